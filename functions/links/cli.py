@@ -1,0 +1,231 @@
+"""`python -m functions.links validate|build|diff|sync [PATH...]`.
+
+Exit status: 0 success, 1 the links are invalid, 2 bad usage, 3 Redis or S3
+failed (nothing half-applied: see redis_sync).
+
+redis-py and boto3 are imported by the commands that use them, so `validate`
+(run on every save and in every `pulumi preview`) stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from .index import Index, build_index
+from .source import LinkErrors, load_links
+
+EXIT_INVALID = 1
+EXIT_FAILED = 3
+DEFAULT_PATHS = ("links",)
+
+
+class Failed(Exception):
+    """An operational failure with a message for the user (exit 3)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        index = build_index(load_links(args.paths or DEFAULT_PATHS))
+        return args.run(args, index)
+    except LinkErrors as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except Failed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted: Redis still serves its previous index whole", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m functions.links",
+        description="Validate, build and publish the link set (links/*.yaml).",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "paths", nargs="*", metavar="PATH", help="link files or directories (default: links/)"
+        )
+        sub.set_defaults(run=run)
+        return sub
+
+    command("validate", _validate, "report every problem in the link files")
+    build = command("build", _build, "write the canonical index")
+    build.add_argument("--out", required=True, help="index file to write ('-' for stdout)")
+    diff = command("diff", _diff, "show what a sync would change in Redis")
+    _redis_option(diff, required=True)
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    sync = command("sync", _sync, "publish the index to S3 and/or apply it to Redis")
+    _redis_option(sync, required=False)
+    sync.add_argument("--s3-uri", help="s3://bucket/key of the index object")
+    return parser
+
+
+def _redis_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    default = os.environ.get("REDIS_URL")
+    parser.add_argument(
+        "--redis-url",
+        default=default,
+        required=required and not default,
+        help="Redis primary, e.g. redis://127.0.0.1:6379/0 (default: $REDIS_URL)",
+    )
+
+
+def _validate(args, index: Index) -> int:
+    print(f"ok: {index.count} links, version {index.version}")
+    return 0
+
+
+def _build(args, index: Index) -> int:
+    data = index.to_bytes()
+    if args.out == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        _write_atomically(Path(args.out), data)
+        print(f"wrote {args.out}: {index.count} links, version {index.version}", file=sys.stderr)
+    return 0
+
+
+def _diff(args, index: Index) -> int:
+    from .redis_sync import plan_sync
+
+    plan = _with_redis(args.redis_url, lambda client: plan_sync(client, index))
+    if args.format == "json":
+        print(json.dumps(_plan_summary(plan), indent=2))
+        return 0
+    upserts = {link.slug: link for link in plan.upserts}
+    for sign, slugs in (("+", plan.added), ("~", plan.changed)):
+        for slug in slugs:
+            print(f"{sign} {slug} -> {upserts[slug].url}")
+    for slug in plan.removed:
+        print(f"- {slug}")
+    print(
+        f"{len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} removed; "
+        f"Redis serves {plan.previous_version or 'nothing'}, the links build {plan.version}"
+    )
+    return 0
+
+
+def _sync(args, index: Index) -> int:
+    if not args.redis_url and not args.s3_uri:
+        raise Failed("sync needs --redis-url (or $REDIS_URL), --s3-uri, or both")
+    if args.s3_uri:
+        _publish_to_s3(args.s3_uri, index)
+    if args.redis_url:
+        from .redis_sync import sync_index
+
+        with _progress() as progress:
+            report = _with_redis(
+                args.redis_url, lambda client: sync_index(client, index, progress=progress)
+            )
+        plan = report.plan
+        what = "applied" if report.applied else "already up to date"
+        print(
+            f"redis {_redact(args.redis_url)}: {what}, version {plan.version} "
+            f"({plan.count} links; {len(plan.added)} added, {len(plan.changed)} changed, "
+            f"{len(plan.removed)} removed, {plan.written_keys} keys written, "
+            f"{report.seconds:.2f} s; was {plan.previous_version or 'empty'})"
+        )
+    return 0
+
+
+def _publish_to_s3(uri: str, index: Index) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .s3 import S3Location, put_index
+
+    try:
+        location = S3Location.parse(uri)
+    except ValueError as exc:
+        raise Failed(str(exc)) from None
+    try:
+        result = put_index(location, index)
+    except (BotoCoreError, ClientError) as exc:
+        raise Failed(f"S3 {location}: {exc}") from None
+    state = "uploaded" if result.uploaded else "already holds this version"
+    print(f"s3 {location}: {state}, version {index.version} (S3 version {result.s3_version_id})")
+    if not result.bucket_versioned:
+        print(
+            f"warning: bucket {location.bucket} is not versioned; a bad publish cannot be "
+            "rolled back",
+            file=sys.stderr,
+        )
+
+
+def _with_redis(url: str, work):
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=120, socket_connect_timeout=5)
+    except ValueError as exc:
+        raise Failed(f"bad --redis-url: {exc}") from None
+    try:
+        return work(client)
+    except redis.ReadOnlyError:
+        raise Failed(f"Redis {_redact(url)} is a read-only replica; sync to the primary") from None
+    except redis.RedisError as exc:
+        raise Failed(f"Redis {_redact(url)}: {exc}") from None
+    finally:
+        client.close()
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class _progress:
+    """Progress bars on a terminal; silent in CI logs and pipes."""
+
+    def __enter__(self):
+        if not sys.stderr.isatty() or os.environ.get("CI"):
+            return None
+        from tqdm import tqdm
+
+        bars: dict[str, tqdm] = {}
+
+        def update(stage: str, advance: int, total: int) -> None:
+            if stage not in bars:
+                label = {"read": "reading Redis", "write": "writing"}[stage]
+                bars[stage] = tqdm(total=total, desc=label, unit=" keys", leave=False)
+            bars[stage].update(advance)
+
+        self.bars = bars
+        return update
+
+    def __exit__(self, *exc) -> None:
+        for bar in getattr(self, "bars", {}).values():
+            bar.close()
+
+
+def _plan_summary(plan) -> dict:
+    return {
+        "version": plan.version,
+        "previous_version": plan.previous_version,
+        "count": plan.count,
+        "added": list(plan.added),
+        "changed": list(plan.changed),
+        "removed": list(plan.removed),
+    }
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, prefix=f".{path.name}.") as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)

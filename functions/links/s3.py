@@ -1,0 +1,76 @@
+"""The index object in S3: written with its version, read back verified.
+
+boto3 is imported here and nowhere on the redirect hot path; endpoints and
+credentials come from boto3's own settings (AWS_ENDPOINT_URL_S3 points it at a
+local S3 in tests and in the local stack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import boto3
+
+from .index import Index
+
+VERSION_METADATA = "index-version"
+COUNT_METADATA = "link-count"
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Location:
+        scheme, _, rest = uri.partition("://")
+        bucket, _, key = rest.partition("/")
+        if scheme != "s3" or not bucket or not key or key.endswith("/"):
+            raise ValueError(f"expected s3://bucket/key, got {uri!r}")
+        return cls(bucket, key)
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class PutResult:
+    uploaded: bool
+    s3_version_id: str | None
+    bucket_versioned: bool
+
+
+@cache
+def s3_client():
+    return boto3.client("s3")
+
+
+def put_index(location: S3Location, index: Index) -> PutResult:
+    """Upload `index` unless the object already holds that version (a re-run is a no-op)."""
+    client = s3_client()
+    versioned = client.get_bucket_versioning(Bucket=location.bucket).get("Status") == "Enabled"
+    try:
+        head = client.head_object(Bucket=location.bucket, Key=location.key)
+        if head.get("Metadata", {}).get(VERSION_METADATA) == index.version:
+            return PutResult(False, head.get("VersionId"), versioned)
+    except client.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey"):
+            raise
+    response = client.put_object(
+        Bucket=location.bucket,
+        Key=location.key,
+        Body=index.to_bytes(),
+        ContentType="application/json",
+        Metadata={VERSION_METADATA: index.version, COUNT_METADATA: str(index.count)},
+        ChecksumAlgorithm="SHA256",
+    )
+    return PutResult(True, response.get("VersionId"), versioned)
+
+
+def get_index(location: S3Location, s3_version_id: str | None = None) -> Index:
+    """The index at `location` (a specific S3 object version if given), verified."""
+    extra = {"VersionId": s3_version_id} if s3_version_id else {}
+    response = s3_client().get_object(Bucket=location.bucket, Key=location.key, **extra)
+    return Index.from_bytes(response["Body"].read())

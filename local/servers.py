@@ -1,0 +1,269 @@
+"""Real servers on loopback for tests and the local stack: redis-server and a moto S3.
+
+Every server runs as a child process in its own working directory, on a free
+127.0.0.1 port, and is stopped by whoever started it (tests through fixtures,
+`make dev` on exit). Nothing here talks to anything but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """A local server could not be started."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise ServerError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise ServerError(
+            f"{name} is not installed; run `make setup` (Debian: apt-get install redis-server)"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Certificate, key and CA for a TLS redis-server (see `make_test_ca`)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+class Process:
+    """A child process with a log file, stopped on `stop()` or `kill()`."""
+
+    def __init__(self, name: str, workdir: Path):
+        self.name = name
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # Ctrl-C in a terminal reaches us, not it
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 5) -> None:
+        if self.running:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """Die like a crashed server: no shutdown, no goodbye."""
+        if self.running:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class RedisServer(Process):
+    """A real redis-server: a primary, or a replica of another RedisServer."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        name: str = "redis",
+        port: int | None = None,
+        replica_of: RedisServer | None = None,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+    ):
+        super().__init__(name, workdir)
+        self.port = port or free_port()
+        self.replica_of = replica_of
+        self.password = password
+        self.tls = tls
+
+    @property
+    def url(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        auth = f"default:{self.password}@" if self.password else ""
+        return f"{scheme}://{auth}{LOOPBACK}:{self.port}/0"
+
+    def client(self, **kwargs) -> redis.Redis:
+        options = {"socket_timeout": 10, "socket_connect_timeout": 2, **kwargs}
+        if self.tls:
+            options.setdefault("ssl_ca_certs", str(self.tls.ca))
+        return redis.Redis.from_url(self.url, **options)
+
+    def argv(self) -> list[str]:
+        argv = [
+            require_binary("redis-server"),
+            "--bind", LOOPBACK,
+            "--dir", str(self.workdir),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--protected-mode", "no",
+            "--repl-diskless-sync", "yes",
+            "--repl-diskless-sync-delay", "0",
+        ]  # fmt: skip
+        if self.tls:
+            argv += ["--port", "0", "--tls-port", str(self.port)]
+            argv += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            argv += ["--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no"]
+            if self.replica_of:
+                argv += ["--tls-replication", "yes"]
+        else:
+            argv += ["--port", str(self.port)]
+        if self.password:
+            argv += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.replica_of:
+            argv += ["--replicaof", LOOPBACK, str(self.replica_of.port)]
+        return argv
+
+    def start(self, timeout: float = 10) -> RedisServer:
+        self.spawn(self.argv())
+        client = self.client(socket_timeout=1)
+        try:
+            wait_until(lambda: self._ready(client), timeout, f"{self.name} on :{self.port}")
+        except ServerError as exc:
+            self.stop()
+            raise ServerError(f"{exc}\n{self.log_tail()}") from None
+        finally:
+            client.close()
+        return self
+
+    def _ready(self, client: redis.Redis) -> bool:
+        if not self.running:
+            raise ServerError(f"{self.name} exited: {self.log_tail()}")
+        try:
+            client.ping()
+            if self.replica_of is None:
+                return True
+            return client.info("replication").get("master_link_status") == "up"
+        except redis.RedisError:
+            return False
+
+    def wait_in_sync(self, timeout: float = 10) -> None:
+        """Wait until this replica has applied everything its primary has written."""
+        primary = self.replica_of.client()
+        replica = self.client()
+        try:
+            target = primary.info("replication")["master_repl_offset"]
+
+            def caught_up() -> bool:
+                return replica.info("replication").get("slave_repl_offset", -1) >= target
+
+            wait_until(caught_up, timeout, f"{self.name} to catch up")
+        finally:
+            primary.close()
+            replica.close()
+
+
+class MotoS3Server(Process):
+    """A local S3 (moto server). Point boto3 at it with `env()`."""
+
+    def __init__(self, workdir: Path, *, port: int | None = None):
+        super().__init__("moto-s3", workdir)
+        self.port = port or free_port()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """boto3 settings that send S3 calls here with throwaway credentials."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts any
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def start(self, timeout: float = 30) -> MotoS3Server:
+        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+        self.spawn(argv, env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"})
+
+        def accepting() -> bool:
+            if not self.running:
+                raise ServerError(f"moto server exited: {self.log_tail()}")
+            try:
+                socket.create_connection((LOOPBACK, self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        try:
+            wait_until(accepting, timeout, f"moto S3 on :{self.port}", interval=0.05)
+        except ServerError:
+            self.stop()
+            raise
+        return self
+
+
+def make_test_ca(directory: Path, hostname: str = LOOPBACK) -> TlsFiles:
+    """A throwaway CA and a server certificate for `hostname`, made with openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
+    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "server.ext"
+    ext.write_text(f"subjectAltName=IP:{hostname}\n" if hostname[0].isdigit() else
+                   f"subjectAltName=DNS:{hostname}\n")  # fmt: skip
+    openssl = require_binary("openssl")
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run([openssl, "req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048",
+                    "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", "/CN=test-ca"],
+                   **quiet)  # fmt: skip
+    subprocess.run([openssl, "req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", key,
+                    "-out", csr, "-subj", f"/CN={hostname}"], **quiet)  # fmt: skip
+    subprocess.run([openssl, "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
+                    "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext],
+                   **quiet)  # fmt: skip
+    return TlsFiles(cert=cert, key=key, ca=ca_cert)
