@@ -12,7 +12,7 @@ $(SETUP_STAMP): scripts/setup.sh requirements/dev.txt functions/requirements.txt
 	@touch $@
 
 dev: setup
-	$(PY) -m scripts.dev
+	$(PY) -m local
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -222,7 +222,7 @@ class MotoS3Server(Process):
         return {
             "AWS_ENDPOINT_URL_S3": self.endpoint,
             "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts any
+            "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any
             "AWS_DEFAULT_REGION": "eu-west-1",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
@@ -254,16 +254,17 @@ def make_test_ca(directory: Path, hostname: str = LOOPBACK) -> TlsFiles:
     ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
     key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
     ext = directory / "server.ext"
-    ext.write_text(f"subjectAltName=IP:{hostname}\n" if hostname[0].isdigit() else
-                   f"subjectAltName=DNS:{hostname}\n")  # fmt: skip
+    kind = "IP" if hostname[0].isdigit() else "DNS"
+    ext.write_text(f"subjectAltName={kind}:{hostname}\n")
     openssl = require_binary("openssl")
-    quiet = {"check": True, "capture_output": True}
-    subprocess.run([openssl, "req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048",
-                    "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", "/CN=test-ca"],
-                   **quiet)  # fmt: skip
-    subprocess.run([openssl, "req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", key,
-                    "-out", csr, "-subj", f"/CN={hostname}"], **quiet)  # fmt: skip
-    subprocess.run([openssl, "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
-                    "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext],
-                   **quiet)  # fmt: skip
+
+    def run(*args: object) -> None:
+        subprocess.run([openssl, *map(str, args)], check=True, capture_output=True)
+
+    new_key = ("-nodes", "-newkey", "rsa:2048")
+    run("req", "-x509", "-new", *new_key, "-keyout", ca_key, "-out", ca_cert,
+        "-days", "2", "-subj", "/CN=test-ca")  # fmt: skip
+    run("req", "-new", *new_key, "-keyout", key, "-out", csr, "-subj", f"/CN={hostname}")
+    run("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "2", "-extfile", ext)  # fmt: skip
     return TlsFiles(cert=cert, key=key, ca=ca_cert)

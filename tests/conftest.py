@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from local.servers import MotoS3Server, RedisServer
@@ -63,13 +64,9 @@ def s3_server(tmp_path_factory) -> Iterator[MotoS3Server]:
 @pytest.fixture
 def s3_bucket(s3_server) -> str:
     """A fresh, versioned bucket on the local S3."""
-    import boto3
-
     name = f"links-{uuid.uuid4().hex[:12]}"
     client = boto3.client("s3")
-    client.create_bucket(
-        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
+    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return name
 

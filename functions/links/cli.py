@@ -105,10 +105,9 @@ def _diff(args, index: Index) -> int:
     if args.format == "json":
         print(json.dumps(_plan_summary(plan), indent=2))
         return 0
-    upserts = {link.slug: link for link in plan.upserts}
-    for sign, slugs in (("+", plan.added), ("~", plan.changed)):
-        for slug in slugs:
-            print(f"{sign} {slug} -> {upserts[slug].url}")
+    for sign, links in (("+", plan.added), ("~", plan.changed)):
+        for link in links:
+            print(f"{sign} {link.slug} -> {link.url}")
     for slug in plan.removed:
         print(f"- {slug}")
     print(
@@ -218,8 +217,8 @@ def _plan_summary(plan) -> dict:
         "version": plan.version,
         "previous_version": plan.previous_version,
         "count": plan.count,
-        "added": list(plan.added),
-        "changed": list(plan.changed),
+        "added": [link.slug for link in plan.added],
+        "changed": [link.slug for link in plan.changed],
         "removed": list(plan.removed),
     }
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 
@@ -44,15 +44,18 @@ class SyncConflict(RuntimeError):
 
 @dataclass(frozen=True)
 class Plan:
-    """What applying `version` to Redis changes. Slug lists are sorted."""
+    """What applying `version` to Redis changes, in slug order."""
 
     version: str
     count: int
     previous_version: str | None
-    added: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    upserts: tuple[Link, ...] = field(default=(), repr=False)
+    added: tuple[Link, ...] = ()
+    changed: tuple[Link, ...] = ()
+    removed: tuple[str, ...] = ()  # slugs
+
+    @property
+    def upserts(self) -> tuple[Link, ...]:
+        return self.added + self.changed
 
     @property
     def is_noop(self) -> bool:
@@ -60,7 +63,7 @@ class Plan:
 
     @property
     def written_keys(self) -> int:
-        return len(self.upserts) + len(self.removed)
+        return len(self.added) + len(self.changed) + len(self.removed)
 
 
 @dataclass(frozen=True)
@@ -113,28 +116,28 @@ def _plan(conn, index: Index, now: float, progress: Progress | None) -> Plan:
     existing = _scan_link_keys(conn, progress)
     # Links whose gone-period is over are left to (or removed from) Redis's TTL.
     alive = [link for link in index.links if link.expires is None or _deadline(link) > now]
-    keys = [LINK_KEY_PREFIX + link.slug for link in alive]
-    added, changed = alive, []
+    added, changed, removed = alive, [], []
     if existing:  # an empty Redis (a first load) needs no comparison
-        present = [(key, link) for key, link in zip(keys, alive, strict=True) if key in existing]
-        values = _mget(conn, [key for key, _ in present])
-        stored = {key for (key, _), value in zip(present, values, strict=True) if value is not None}
-        changed = [
-            link
-            for (_, link), value in zip(present, values, strict=True)
-            if value is not None and value != encode_value(link)
-        ]
-        added = [link for key, link in zip(keys, alive, strict=True) if key not in stored]
-    removed = sorted(key[len(LINK_KEY_PREFIX) :] for key in existing.difference(keys))
+        # Positions rather than (key, link) pairs: a million small tuples would
+        # keep the garbage collector busy for seconds.
+        keys = [LINK_KEY_PREFIX + link.slug for link in alive]
+        present = [i for i, key in enumerate(keys) if key in existing]
+        stored: set[int] = set()
+        for i, value in zip(present, _mget(conn, [keys[i] for i in present]), strict=True):
+            if value is not None:
+                stored.add(i)
+                if value != encode_value(alive[i]):
+                    changed.append(alive[i])
+        added = [link for i, link in enumerate(alive) if i not in stored]
+        removed = sorted(key[len(LINK_KEY_PREFIX) :] for key in existing.difference(keys))
     previous = meta.get(b"version")
     return Plan(
         version=index.version,
         count=index.count,
         previous_version=previous.decode() if previous else None,
-        added=tuple(link.slug for link in added),
-        changed=tuple(link.slug for link in changed),
+        added=tuple(added),
+        changed=tuple(changed),
         removed=tuple(removed),
-        upserts=(*added, *changed),
     )
 
 

@@ -154,7 +154,9 @@ def test_empty_file_is_no_links_but_an_empty_directory_is_an_error(tmp_path):
     write(tmp_path, "links/empty.yaml", "# nothing yet\n")
     assert load_links([tmp_path / "links"]) == []
     (tmp_path / "none").mkdir()
-    assert problems_of(tmp_path / "none") == [f"{tmp_path / 'none'}: no .yaml or .yml link files here"]
+    assert problems_of(tmp_path / "none") == [
+        f"{tmp_path / 'none'}: no .yaml or .yml link files here"
+    ]
     assert problems_of(tmp_path / "missing.yaml") == [
         f"{tmp_path / 'missing.yaml'}: no such file or directory"
     ]
@@ -163,7 +165,9 @@ def test_empty_file_is_no_links_but_an_empty_directory_is_an_error(tmp_path):
 def test_non_utf8_and_oversized_files(tmp_path):
     (tmp_path / "latin1.yaml").write_bytes(b"ok: https://x.example/\nbad: caf\xe9\n")
     (tmp_path / "huge.yaml").write_bytes(b"#" * (8 * 1024 * 1024 + 1))
-    assert problems_of(tmp_path / "latin1.yaml") == [f"{tmp_path / 'latin1.yaml'}:2: file is not UTF-8"]
+    assert problems_of(tmp_path / "latin1.yaml") == [
+        f"{tmp_path / 'latin1.yaml'}:2: file is not UTF-8"
+    ]
     assert "the limit is 8388608" in problems_of(tmp_path / "huge.yaml")[0]
 
 
@@ -218,7 +222,7 @@ def test_index_is_identical_whatever_the_file_order_or_formatting(tmp_path):
         tmp_path,
         "two/y.yaml",
         "# reordered, long form, explicit defaults\na: {url: https://a.example/, "
-        "forward_query: false}\nb:\n  url: \"https://b.example/\"\n",
+        'forward_query: false}\nb:\n  url: "https://b.example/"\n',
     )
     one = build_index(load_links([tmp_path / "one"]))
     two = build_index(load_links([tmp_path / "two"]))
