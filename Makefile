@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SETUP_STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup dev test lint fmt bench unit functions-test infra-test e2e-test
+.PHONY: setup dev publish test lint fmt bench
 
 setup: $(SETUP_STAMP)
 
@@ -27,3 +27,6 @@ test: lint
 
 bench: setup
 	$(PY) -m bench
+
+publish: setup
+	$(PY) -m local publish

@@ -1,54 +1,136 @@
-"""`make dev`: validate links/, start a real local Redis, publish the links into it.
+"""`make dev`: the whole multi-region topology on this machine.
 
-Runs until Ctrl-C, then stops every process it started.
+python -m local [--scale 1.0] [--port 8080] [--interval 1.0]   run it (Ctrl-C stops)
+python -m local publish                                       re-publish links/ to it
+python -m local status                                        what each region serves
 """
 
 from __future__ import annotations
 
+import argparse
 import fcntl
+import json
 import signal
 import sys
 from pathlib import Path
 
+import requests
+
 from functions.links.index import build_index
-from functions.links.redis_sync import sync_index
 from functions.links.source import LinkErrors, load_links
-from local.servers import RedisServer, ServerError
+from local.servers import ServerError
+from local.stack import Endpoints, LocalStack, Publisher, PublishFailed
+from local.topology import Topology
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".local-stack"
+LOCK = REPO / ".local-stack.lock"
 
 
-def main() -> int:
-    STATE.mkdir(exist_ok=True)
-    lock = (STATE / "lock").open("w")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n")[0])
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "publish", "status"))
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink every delay (0-1]")
+    parser.add_argument("--port", type=int, default=8080, help="edge port (default 8080)")
+    parser.add_argument("--interval", type=float, default=1.0, help="monitor interval, s")
+    args = parser.parse_args(argv)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print("make dev is already running in another terminal; stop it with Ctrl-C there first.")
-        return 1
-    try:
-        index = build_index(load_links([REPO / "links"]))
+        if args.command == "publish":
+            return publish()
+        if args.command == "status":
+            return status()
+        return run(args)
     except LinkErrors as exc:
         print(exc, file=sys.stderr)
         return 1
-    redis = RedisServer(STATE / "redis", name="redis")
-    try:
-        redis.start()
-        report = sync_index(redis.client(), index)
-        print(f"links: {index.count} links, version {index.version}")
-        print(f"redis: {redis.url} ({len(report.plan.added)} links written)")
-        print(f"  try: redis-cli -p {redis.port} GET link:docs")
-        print("Ctrl-C stops it.")
-        stop_signals = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-        signal.sigwait(stop_signals)
-    except ServerError as exc:
+    except (PublishFailed, ServerError, OSError, requests.RequestException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        redis.stop()
+
+
+def run(args) -> int:
+    lock = LOCK.open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(
+            "The local stack is already running (another `make dev`); stop it with Ctrl-C "
+            "there, or use `python -m local publish` / `status` against it."
+        )
+        return 1
+    signal.signal(signal.SIGTERM, _interrupt)
+    stack = LocalStack(
+        STATE,
+        topology=Topology(scale=args.scale),
+        monitor_interval=args.interval,
+        edge_port=args.port,
+    )
+    print("Starting the local stack (Redis primary + a replica per region, S3, functions, edge)")
+    try:
+        with stack:
+            print_welcome(stack)
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    print("\nStopped every process the local stack started.")
     return 0
 
 
-sys.exit(main())
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def print_welcome(stack: LocalStack) -> None:
+    topology, edge = stack.topology, stack.endpoints.edge_url
+    print(
+        f"\nUp: {len(topology.regions)} regions, primary {topology.primary}, links version "
+        f"{stack.version}; delays x{topology.scale}\n"
+    )
+    print(f"  edge (Cloudflare + CloudFront)  {edge}")
+    print(f"  edge status                     {edge}/_edge/status")
+    for region in topology.regions:
+        print(
+            f"  {region:<15} api {stack.hosts[region].url}  redis {stack.replicas[region].url}"
+            f"  (client RTT {topology.rtt_ms(topology.primary, region):.0f} ms from the primary)"
+        )
+    print(f"  redis primary (writer)          {stack.primary.url}")
+    print("\nTry:")
+    print(f"  curl -i {edge}/docs")
+    print(f"  curl -i -H 'X-Client-Region: ap-southeast-1' {edge}/gh")
+    print(f"  curl -s {edge}/_edge/status | python3 -m json.tool")
+    print("Edit links/ and publish to every region:  make publish   (python -m local publish)")
+    print("Ctrl-C stops everything.", flush=True)
+
+
+def publish() -> int:
+    endpoints = _running()
+    index = build_index(load_links([REPO / "links"]))
+    published = Publisher(endpoints).publish(index)
+    print(
+        f"published {published.count} links, version {published.version} "
+        f"({'uploaded' if published.uploaded else 'already in S3'}; "
+        f"sync: {json.dumps(published.sync_result)})"
+    )
+    print(f"watch it arrive: curl -s {endpoints.edge_url}/_edge/status")
+    return 0
+
+
+def status() -> int:
+    endpoints = _running()
+    status = requests.get(f"{endpoints.edge_url}/_edge/status", timeout=5).json()
+    print(json.dumps(status, indent=2))
+    return 0
+
+
+def _running() -> Endpoints:
+    state = STATE / "state.json"
+    lock = LOCK.open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return Endpoints.load(state)  # held: a stack is running
+    raise OSError("the local stack is not running; start it with `make dev`")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

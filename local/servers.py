@@ -120,12 +120,15 @@ class RedisServer(Process):
         name: str = "redis",
         port: int | None = None,
         replica_of: RedisServer | None = None,
+        replication_port: int | None = None,
         password: str | None = None,
         tls: TlsFiles | None = None,
     ):
+        """`replication_port`: reach the primary there instead (e.g. a delaying proxy)."""
         super().__init__(name, workdir)
         self.port = port or free_port()
         self.replica_of = replica_of
+        self.replication_port = replication_port
         self.password = password
         self.tls = tls
 
@@ -164,7 +167,8 @@ class RedisServer(Process):
         if self.password:
             argv += ["--requirepass", self.password, "--masterauth", self.password]
         if self.replica_of:
-            argv += ["--replicaof", LOOPBACK, str(self.replica_of.port)]
+            upstream = self.replication_port or self.replica_of.port
+            argv += ["--replicaof", LOOPBACK, str(upstream)]
         return argv
 
     def start(self, timeout: float = 10) -> RedisServer:
@@ -218,14 +222,7 @@ class MotoS3Server(Process):
         return f"http://{LOOPBACK}:{self.port}"
 
     def env(self) -> dict[str, str]:
-        """boto3 settings that send S3 calls here with throwaway credentials."""
-        return {
-            "AWS_ENDPOINT_URL_S3": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        return local_s3_env(self.endpoint)
 
     def start(self, timeout: float = 30) -> MotoS3Server:
         argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
@@ -246,6 +243,17 @@ class MotoS3Server(Process):
             self.stop()
             raise
         return self
+
+
+def local_s3_env(endpoint: str) -> dict[str, str]:
+    """boto3 settings that send S3 calls to a local S3 with throwaway credentials."""
+    return {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
 
 
 def make_test_ca(directory: Path, hostname: str = LOOPBACK) -> TlsFiles:

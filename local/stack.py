@@ -1,0 +1,493 @@
+"""The whole topology on one machine: the real functions on real parts, all regions.
+
+- Redis: a real redis-server primary (the primary region's writer) and one
+  replica per region, each replicating through a DelayProxy that adds half the
+  simulated round trip between the primary region and the replica's region.
+- S3: a moto server with, per region, a versioned link-index bucket and a
+  static-site bucket.
+- Functions: per region one process (`local.lambda_host`) running the real
+  `functions.redirect.handler` and `functions.health.handler` behind a local
+  API Gateway, configured like the Lambda (reader endpoint = its replica, its
+  own index bucket); in the primary region one more process running the real
+  `functions.sync.handler`, invoked with real S3 event notifications.
+- Publishing goes the real path: build, upload to the primary bucket,
+  replicate the object to every other region's bucket, S3 event -> sync.
+- The edge (local.edge) steers clients like Cloudflare + CloudFront.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import boto3
+import requests
+
+from functions.links.index import Index, build_index
+from functions.links.s3 import S3Location, put_index
+from functions.links.source import load_links
+from local.delay_proxy import DelayProxy
+from local.edge import Edge
+from local.servers import (
+    LOOPBACK,
+    MotoS3Server,
+    Process,
+    RedisServer,
+    free_port,
+    local_s3_env,
+    wait_until,
+)
+from local.topology import Topology
+
+REPO = Path(__file__).resolve().parent.parent
+INDEX_KEY = "index/links.json"
+STATIC_SITE = REPO / "static-site"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+}
+REGION_ROUTES = ["GET /healthz=functions.health.handler", "$default=functions.redirect.handler"]
+
+
+class PublishFailed(RuntimeError):
+    """The index reached S3 but the sync function did not apply it."""
+
+
+@dataclass
+class Endpoints:
+    """Where the running stack's parts listen; saved to state.json for other commands."""
+
+    primary_region: str
+    s3_endpoint: str
+    index_buckets: dict[str, str]
+    sync_url: str
+    edge_url: str = ""
+    region_urls: dict[str, str] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Endpoints:
+        return cls(**json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class Published:
+    version: str
+    count: int
+    uploaded: bool
+    sync_result: object
+    seconds: float
+
+
+class Publisher:
+    """The write path: build, upload, replicate to every region's bucket, invoke sync."""
+
+    def __init__(self, endpoints: Endpoints):
+        self.endpoints = endpoints
+        os.environ.update(local_s3_env(endpoints.s3_endpoint))  # boto3 here: the local S3 only
+        self.s3 = boto3.client("s3")
+
+    def publish(self, index: Index) -> Published:
+        started = time.perf_counter()
+        primary_bucket = self.endpoints.index_buckets[self.endpoints.primary_region]
+        result = put_index(S3Location(primary_bucket, INDEX_KEY), index)
+        head = self.s3.head_object(Bucket=primary_bucket, Key=INDEX_KEY)
+        for bucket in self.endpoints.index_buckets.values():
+            if bucket != primary_bucket:  # what S3 replication does in AWS
+                source = {"Bucket": primary_bucket, "Key": INDEX_KEY}
+                self.s3.copy_object(Bucket=bucket, Key=INDEX_KEY, CopySource=source)
+        event = s3_put_event(
+            self.endpoints.primary_region,
+            primary_bucket,
+            INDEX_KEY,
+            size=head["ContentLength"],
+            etag=head["ETag"].strip('"'),
+            version_id=head.get("VersionId"),
+        )
+        sync_result = invoke(self.endpoints.sync_url, "sync", event)
+        return Published(
+            index.version, index.count, result.uploaded, sync_result, time.perf_counter() - started
+        )
+
+
+def invoke(base_url: str, function: str, event: dict, timeout: float = 120) -> object:
+    """Lambda's Invoke API against a local function host; PublishFailed on a function error."""
+    url = f"{base_url}/2015-03-31/functions/{function}/invocations"
+    try:
+        response = requests.post(url, json=event, timeout=timeout)
+        body = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise PublishFailed(f"the {function} function is unreachable: {exc}") from None
+    if response.headers.get("X-Amz-Function-Error") or response.status_code != 200:
+        detail = body.get("errorMessage", body) if isinstance(body, dict) else body
+        raise PublishFailed(f"the {function} function failed: {detail}")
+    return body
+
+
+def s3_put_event(
+    region: str, bucket: str, key: str, *, size: int, etag: str, version_id: str | None
+) -> dict:
+    """An S3 ObjectCreated:Put notification, as S3 delivers it to Lambda."""
+    now = datetime.now(UTC)
+    obj = {
+        "key": quote_plus(key, safe="/"),
+        "size": size,
+        "eTag": etag,
+        "sequencer": f"{time.time_ns():020X}",
+    }
+    if version_id:
+        obj["versionId"] = version_id
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:LOCALPUBLISHER"},
+                "requestParameters": {"sourceIPAddress": LOOPBACK},
+                "responseElements": {
+                    "x-amz-request-id": secrets.token_hex(8).upper(),
+                    "x-amz-id-2": secrets.token_urlsafe(32),
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "link-index-sync",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "LOCALOWNER"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": obj,
+                },
+            }
+        ]
+    }
+
+
+class FunctionHost(Process):
+    """A `local.lambda_host` process with a function's environment."""
+
+    def __init__(self, workdir: Path, name: str, env: dict[str, str], routes=(), invokes=()):
+        super().__init__(name, workdir)
+        self.port = free_port()
+        self.env = env
+        self.routes, self.invokes = list(routes), list(invokes)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 30) -> FunctionHost:
+        argv = [sys.executable, "-m", "local.lambda_host", "--port", str(self.port)]
+        argv += [arg for route in self.routes for arg in ("--route", route)]
+        argv += [arg for invoke_ in self.invokes for arg in ("--invoke", invoke_)]
+        self.spawn(argv, env={**os.environ, "PYTHONPATH": str(REPO), **self.env})
+
+        def accepting() -> bool:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            try:
+                socket.create_connection((LOOPBACK, self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(accepting, timeout, self.name, interval=0.05)
+        return self
+
+
+class LocalStack:
+    """Start, drill and stop the local topology. Use as a context manager."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        topology: Topology | None = None,
+        monitor_interval: float = 1.0,
+        edge_port: int = 8080,
+        links: Path = REPO / "links",
+        cache_seconds: int | None = None,
+    ):
+        """`cache_seconds` overrides how long the functions let the edge cache
+        redirects and 404s (None: the functions' defaults)."""
+        self.state_dir = state_dir
+        self.topology = topology or Topology()
+        self.monitor_interval = monitor_interval
+        self.edge_port = edge_port or free_port()
+        self.links = links
+        self.cache_seconds = cache_seconds
+        self.origin_verify = secrets.token_urlsafe(24)
+        self.primary_region = self.topology.primary
+        self.loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.s3_server: MotoS3Server | None = None
+        self.primary: RedisServer | None = None
+        self.replicas: dict[str, RedisServer] = {}
+        self.proxies: dict[str, DelayProxy] = {}
+        self.hosts: dict[str, FunctionHost] = {}
+        self.sync_host: FunctionHost | None = None
+        self.edge: Edge | None = None
+        self.endpoints: Endpoints | None = None
+        self.version: str | None = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def run(self, coroutine):
+        """Run a coroutine on the stack's event loop (proxies and edge live there)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.state_dir.mkdir(parents=True)
+        self._loop_thread.start()
+        try:
+            self._start_s3()
+            self._start_redis()
+            self._start_functions()
+            index = build_index(load_links([self.links]))
+            self.publish(index)
+            self.edge = self.run(self._start_edge())
+            self.endpoints.edge_url = f"http://{LOOPBACK}:{self.edge.port}"
+            self.endpoints.save(self.state_dir / "state.json")
+            self.wait_until_served(index.version)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.edge:
+            self.run(self.edge.stop())
+        for host in [*self.hosts.values(), self.sync_host]:
+            if host:
+                host.stop()
+        for replica in self.replicas.values():
+            replica.stop()
+        if self.primary:
+            self.primary.stop()
+        if self._loop_thread.is_alive():
+            for proxy in self.proxies.values():
+                self.run(proxy.stop())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._loop_thread.join(5)
+        if self.s3_server:
+            self.s3_server.stop()
+
+    def _start_s3(self) -> None:
+        self.s3_server = MotoS3Server(self.state_dir / "s3").start()
+        os.environ.update(self.s3_server.env())  # boto3 in this process: publish, static site
+        s3 = boto3.client("s3", endpoint_url=self.s3_server.endpoint)
+        buckets = {}
+        for region in self.topology.regions:
+            buckets[region] = f"golinks-index-{region}"
+            for bucket in (buckets[region], f"golinks-static-{region}"):
+                s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+                )
+            s3.put_bucket_versioning(
+                Bucket=buckets[region], VersioningConfiguration={"Status": "Enabled"}
+            )
+            for path in sorted(STATIC_SITE.rglob("*")) if STATIC_SITE.is_dir() else []:
+                if path.is_file():
+                    s3.put_object(
+                        Bucket=f"golinks-static-{region}",
+                        Key=path.relative_to(STATIC_SITE).as_posix(),
+                        Body=path.read_bytes(),
+                        ContentType=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+                    )
+        self._index_buckets = buckets
+        self.static_site = S3StaticSite(s3, self.topology.regions)
+
+    def _start_redis(self) -> None:
+        self.primary = RedisServer(self.state_dir / "redis-primary", name="redis-primary").start()
+        for region in self.topology.regions:
+            self._start_replica(region)
+
+    def _start_replica(self, region: str) -> RedisServer:
+        primary_region = self.primary_region
+        proxy = self.run(
+            DelayProxy(self.primary.port, self.topology.one_way_s(primary_region, region)).start()
+        )
+        self.proxies[region] = proxy
+        replica = RedisServer(
+            self.state_dir / f"redis-{region}",
+            name=f"redis-{region}",
+            port=self.replicas[region].port if region in self.replicas else None,
+            replica_of=self.primary,
+            replication_port=proxy.port,
+        )
+        self.replicas[region] = replica.start()
+        return replica
+
+    def _function_env(self, region: str, redis_url: str) -> dict[str, str]:
+        env = {
+            **self.s3_server.env(),
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "PRIMARY_REGION": self.primary_region,
+            "REDIS_URL": redis_url,
+            "LINK_INDEX_BUCKET": self._index_buckets[region],
+            "LINK_INDEX_KEY": INDEX_KEY,
+            "ORIGIN_VERIFY": self.origin_verify,
+        }
+        if self.cache_seconds is not None:
+            env["REDIRECT_CACHE_SECONDS"] = env["NOT_FOUND_CACHE_SECONDS"] = str(self.cache_seconds)
+        return env
+
+    def _start_functions(self) -> None:
+        for region in self.topology.regions:
+            self._start_region(region)
+        self._start_sync()
+        self.endpoints = Endpoints(
+            primary_region=self.primary_region,
+            s3_endpoint=self.s3_server.endpoint,
+            index_buckets=self._index_buckets,
+            sync_url=self.sync_host.url,
+            region_urls={region: host.url for region, host in self.hosts.items()},
+        )
+
+    def _start_region(self, region: str) -> FunctionHost:
+        previous = self.hosts.get(region)
+        host = FunctionHost(
+            self.state_dir / f"functions-{region}",
+            f"functions-{region}",
+            self._function_env(region, self.replicas[region].url),
+            routes=REGION_ROUTES,
+        )
+        if previous:
+            host.port = previous.port  # the API's address does not change when it recovers
+        self.hosts[region] = host.start()
+        return host
+
+    def _start_sync(self) -> None:
+        self.sync_host = FunctionHost(
+            self.state_dir / "functions-sync",
+            "functions-sync",
+            self._function_env(self.primary_region, self.primary.url),
+            invokes=["sync=functions.sync.handler"],
+        ).start()
+
+    async def _start_edge(self) -> Edge:
+        return await Edge(
+            self.topology,
+            {region: host.url for region, host in self.hosts.items()},
+            origin_verify=self.origin_verify,
+            static_site=self.static_site,
+            interval=self.monitor_interval,
+            port=self.edge_port,
+        ).start()
+
+    # -- publishing ----------------------------------------------------------------
+
+    def publish(self, index: Index | None = None) -> Published:
+        index = index or build_index(load_links([self.links]))
+        published = Publisher(self.endpoints).publish(index)
+        self.version = index.version
+        return published
+
+    def region_health(self, region: str) -> dict:
+        return requests.get(f"{self.hosts[region].url}/healthz", timeout=5).json()
+
+    def served_versions(self) -> dict[str, str | None]:
+        versions = {}
+        for region in self.topology.regions:
+            try:
+                versions[region] = self.region_health(region).get("version")
+            except (requests.RequestException, ValueError):
+                versions[region] = None
+        return versions
+
+    def wait_until_served(self, version: str, timeout: float = 30) -> None:
+        wait_until(
+            lambda: set(self.served_versions().values()) == {version},
+            timeout,
+            f"every region to serve {version}",
+            interval=0.02,
+        )
+
+    # -- drills --------------------------------------------------------------------
+
+    def kill_region(self, region: str) -> None:
+        self.hosts[region].kill()
+
+    def restart_region(self, region: str) -> None:
+        self._start_region(region)
+
+    def kill_replica(self, region: str) -> None:
+        self.replicas[region].kill()
+
+    def restart_replica(self, region: str) -> None:
+        self.replicas[region].start()
+
+    def kill_primary(self) -> None:
+        self.primary.kill()
+
+    def promote(self, region: str) -> None:
+        """What FailoverGlobalReplicationGroup does, then re-pointing the program.
+
+        The region's replica becomes the writer, every other replica follows it
+        over links delayed from the new primary region, and the sync function
+        and publishing move there (as `primaryRegion` config would in AWS).
+        """
+        new_primary = self.replicas[region]
+        new_primary.client().replicaof("NO", "ONE")
+        self.primary_region = region
+        for other, replica in self.replicas.items():
+            if other == region or not replica.running:
+                continue
+            self.run(self.proxies[other].stop())
+            proxy = self.run(
+                DelayProxy(new_primary.port, self.topology.one_way_s(region, other)).start()
+            )
+            self.proxies[other] = proxy
+            replica.replica_of, replica.replication_port = new_primary, proxy.port
+            replica.client().replicaof(LOOPBACK, proxy.port)
+        self.primary = new_primary
+        self.sync_host.stop()
+        self._start_sync()
+        self.endpoints.primary_region = region
+        self.endpoints.sync_url = self.sync_host.url
+        self.endpoints.save(self.state_dir / "state.json")
+
+
+class S3StaticSite:
+    """The static site as each region's CloudFront serves it: read from that region's bucket.
+
+    Loaded once at start (CloudFront caches it too), so the edge never waits on S3.
+    """
+
+    def __init__(self, s3, regions):
+        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        for region in regions:
+            bucket = f"golinks-static-{region}"
+            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+                obj = s3.get_object(Bucket=bucket, Key=item["Key"])
+                self.objects[region, item["Key"]] = (obj["Body"].read(), obj["ContentType"])
+
+    def get(self, region: str, key: str) -> tuple[bytes, str] | None:
+        return self.objects.get((region, key))
