@@ -100,13 +100,12 @@ class Publisher:
 
     def __init__(self, endpoints: Endpoints):
         self.endpoints = endpoints
-        os.environ.update(local_s3_env(endpoints.s3_endpoint))  # boto3 here: the local S3 only
-        self.s3 = boto3.client("s3")
+        self.s3 = boto3.client("s3", **_client_options(endpoints.s3_endpoint))
 
     def publish(self, index: Index) -> Published:
         started = time.perf_counter()
         primary_bucket = self.endpoints.index_buckets[self.endpoints.primary_region]
-        result = put_index(S3Location(primary_bucket, INDEX_KEY), index)
+        result = put_index(S3Location(primary_bucket, INDEX_KEY), index, self.s3)
         head = self.s3.head_object(Bucket=primary_bucket, Key=INDEX_KEY)
         for bucket in self.endpoints.index_buckets.values():
             if bucket != primary_bucket:  # what S3 replication does in AWS
@@ -300,27 +299,26 @@ class LocalStack:
 
     def _start_s3(self) -> None:
         self.s3_server = MotoS3Server(self.state_dir / "s3").start()
-        os.environ.update(self.s3_server.env())  # boto3 in this process: publish, static site
-        s3 = boto3.client("s3", endpoint_url=self.s3_server.endpoint)
-        buckets = {}
+        site_files = sorted(p for p in STATIC_SITE.rglob("*") if p.is_file())
+        self._index_buckets = {}
         for region in self.topology.regions:
-            buckets[region] = f"golinks-index-{region}"
-            for bucket in (buckets[region], f"golinks-static-{region}"):
-                s3.create_bucket(
-                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
-                )
-            s3.put_bucket_versioning(
-                Bucket=buckets[region], VersioningConfiguration={"Status": "Enabled"}
+            # A bucket is created through its own region's endpoint.
+            s3 = boto3.client(
+                "s3", **{**_client_options(self.s3_server.endpoint), "region_name": region}
             )
-            for path in sorted(STATIC_SITE.rglob("*")) if STATIC_SITE.is_dir() else []:
-                if path.is_file():
-                    s3.put_object(
-                        Bucket=f"golinks-static-{region}",
-                        Key=path.relative_to(STATIC_SITE).as_posix(),
-                        Body=path.read_bytes(),
-                        ContentType=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
-                    )
-        self._index_buckets = buckets
+            index_bucket, static_bucket = f"golinks-index-{region}", f"golinks-static-{region}"
+            for bucket in (index_bucket, static_bucket):
+                location = {"LocationConstraint": region}
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
+            versioning = {"Status": "Enabled"}
+            s3.put_bucket_versioning(Bucket=index_bucket, VersioningConfiguration=versioning)
+            for path in site_files:
+                content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+                key = path.relative_to(STATIC_SITE).as_posix()
+                s3.put_object(Bucket=static_bucket, Key=key, Body=path.read_bytes(),
+                              ContentType=content_type)  # fmt: skip
+            self._index_buckets[region] = index_bucket
+        s3 = boto3.client("s3", **_client_options(self.s3_server.endpoint))
         self.static_site = S3StaticSite(s3, self.topology.regions)
 
     def _start_redis(self) -> None:
@@ -473,6 +471,17 @@ class LocalStack:
         self.endpoints.primary_region = region
         self.endpoints.sync_url = self.sync_host.url
         self.endpoints.save(self.state_dir / "state.json")
+
+
+def _client_options(endpoint: str) -> dict[str, str]:
+    """boto3 client arguments for the local S3 (this process may run several stacks)."""
+    env = local_s3_env(endpoint)
+    return {
+        "endpoint_url": endpoint,
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+        "region_name": env["AWS_DEFAULT_REGION"],
+    }
 
 
 class S3StaticSite:

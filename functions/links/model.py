@@ -200,3 +200,39 @@ class StoredLink:
 def decode_value(value: bytes) -> StoredLink:
     status, flags, expires, url = value.decode().split(" ", 3)
     return StoredLink(int(status), flags == "q", int(expires), url)
+
+
+def stored_link(link: Link) -> StoredLink:
+    return StoredLink(link.status, link.forward_query, link.expires or 0, link.url)
+
+
+_QUERY_SAFE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/?%"
+)
+
+
+def redirect_location(link: StoredLink, raw_query: str) -> str:
+    """Where a request for `link` goes: the target, plus the request's query when asked.
+
+    The query joins the target's own query with '&' and stays before the
+    target's fragment. Anything but URL-safe ASCII in it is percent-encoded,
+    so the Location header can never carry whitespace or CR/LF.
+    """
+    if not (link.forward_query and raw_query):
+        return link.url
+    query = "".join(ch if ch in _QUERY_SAFE else _percent_encode(ch) for ch in raw_query)
+    url, hash_, fragment = link.url.partition("#")
+    separator = "" if url.endswith(("?", "&")) else "&" if "?" in url else "?"
+    joined = f"{url}{separator}{query}"
+    return f"{joined}{hash_}{fragment}"
+
+
+def _percent_encode(ch: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in ch.encode("utf-8", "surrogatepass"))
+
+
+def cache_seconds(link: StoredLink, now: float, default: int) -> int:
+    """How long a redirect may be cached: never past the link's expiry."""
+    if link.expires:
+        return max(0, min(default, int(link.expires - now)))
+    return default

@@ -52,6 +52,8 @@ class Plan:
     added: tuple[Link, ...] = ()
     changed: tuple[Link, ...] = ()
     removed: tuple[str, ...] = ()  # slugs
+    sequencer: str | None = None
+    stale: bool = False  # Redis already holds a later publish: write nothing
 
     @property
     def upserts(self) -> tuple[Link, ...]:
@@ -59,7 +61,8 @@ class Plan:
 
     @property
     def is_noop(self) -> bool:
-        return self.previous_version == self.version and not (self.upserts or self.removed)
+        unchanged = self.previous_version == self.version and not (self.upserts or self.removed)
+        return self.stale or unchanged
 
     @property
     def written_keys(self) -> int:
@@ -77,7 +80,7 @@ def plan_sync(client: redis.Redis, index: Index, *, now: float | None = None) ->
     """The difference between `index` and what Redis holds, without writing."""
     conn = client.connection_pool.get_connection()
     try:
-        return _plan(conn, index, now if now is not None else time.time(), None)
+        return _plan(conn, index, now if now is not None else time.time(), None, None)
     finally:
         client.connection_pool.release(conn)
 
@@ -88,15 +91,21 @@ def sync_index(
     *,
     now: float | None = None,
     progress: Progress | None = None,
+    sequencer: str | None = None,
 ) -> SyncReport:
-    """Make Redis serve exactly `index`, atomically, writing only what differs."""
+    """Make Redis serve exactly `index`, atomically, writing only what differs.
+
+    `sequencer` orders publishes (S3's event sequencer for the index object):
+    when Redis already recorded a later or equal one, nothing is written, so a
+    redelivered or out-of-order event never brings back an older index.
+    """
     started = time.perf_counter()
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
         for _ in range(MAX_ATTEMPTS):
             _call(conn, "WATCH", META_KEY)
-            plan = _plan(conn, index, now if now is not None else time.time(), progress)
+            plan = _plan(conn, index, time.time() if now is None else now, progress, sequencer)
             if plan.is_noop:
                 _call(conn, "UNWATCH")
                 return SyncReport(plan, applied=False, seconds=time.perf_counter() - started)
@@ -111,8 +120,13 @@ def sync_index(
         pool.release(conn)
 
 
-def _plan(conn, index: Index, now: float, progress: Progress | None) -> Plan:
+def _plan(conn, index: Index, now: float, progress: Progress | None, sequencer: str | None) -> Plan:
     meta = _pairs(_call(conn, "HGETALL", META_KEY))
+    previous = meta.get(b"version")
+    previous = previous.decode() if previous else None
+    recorded = meta.get(b"sequencer")
+    if sequencer and recorded and sequencer_order(recorded.decode()) >= sequencer_order(sequencer):
+        return Plan(index.version, index.count, previous, sequencer=sequencer, stale=True)
     existing = _scan_link_keys(conn, progress)
     # Links whose gone-period is over are left to (or removed from) Redis's TTL.
     alive = [link for link in index.links if link.expires is None or _deadline(link) > now]
@@ -130,14 +144,14 @@ def _plan(conn, index: Index, now: float, progress: Progress | None) -> Plan:
                     changed.append(alive[i])
         added = [link for i, link in enumerate(alive) if i not in stored]
         removed = sorted(key[len(LINK_KEY_PREFIX) :] for key in existing.difference(keys))
-    previous = meta.get(b"version")
     return Plan(
         version=index.version,
         count=index.count,
-        previous_version=previous.decode() if previous else None,
+        previous_version=previous,
         added=tuple(added),
         changed=tuple(changed),
         removed=tuple(removed),
+        sequencer=sequencer,
     )
 
 
@@ -187,20 +201,16 @@ def _transaction(plan: Plan) -> Iterator[tuple[str, int]]:
     for start in range(0, len(plan.removed), BATCH):
         batch = [LINK_KEY_PREFIX + slug for slug in plan.removed[start : start + BATCH]]
         yield _resp("UNLINK", *batch), len(batch)
-    yield (
-        _resp(
-            "HSET",
-            META_KEY,
-            "version",
-            plan.version,
-            "count",
-            str(plan.count),
-            "synced_at",
-            str(int(time.time())),
-        ),
-        0,
-    )
+    meta = ["version", plan.version, "count", str(plan.count), "synced_at", str(int(time.time()))]
+    if plan.sequencer:
+        meta += ["sequencer", plan.sequencer]
+    yield _resp("HSET", META_KEY, *meta), 0
     yield _resp("EXEC"), 0
+
+
+def sequencer_order(sequencer: str) -> str:
+    """S3 sequencers of one key compare as hex strings once left-padded to one length."""
+    return sequencer.upper().rjust(64, "0")
 
 
 def _deadline(link: Link) -> int:

@@ -47,9 +47,9 @@ def s3_client():
     return boto3.client("s3")
 
 
-def put_index(location: S3Location, index: Index) -> PutResult:
+def put_index(location: S3Location, index: Index, client=None) -> PutResult:
     """Upload `index` unless the object already holds that version (a re-run is a no-op)."""
-    client = s3_client()
+    client = client or s3_client()
     versioned = client.get_bucket_versioning(Bucket=location.bucket).get("Status") == "Enabled"
     try:
         head = client.head_object(Bucket=location.bucket, Key=location.key)
@@ -69,8 +69,8 @@ def put_index(location: S3Location, index: Index) -> PutResult:
     return PutResult(True, response.get("VersionId"), versioned)
 
 
-def get_index(location: S3Location, s3_version_id: str | None = None) -> Index:
+def get_index(location: S3Location, s3_version_id: str | None = None, client=None) -> Index:
     """The index at `location` (a specific S3 object version if given), verified."""
     extra = {"VersionId": s3_version_id} if s3_version_id else {}
-    response = s3_client().get_object(Bucket=location.bucket, Key=location.key, **extra)
+    response = (client or s3_client()).get_object(Bucket=location.bucket, Key=location.key, **extra)
     return Index.from_bytes(response["Body"].read())

@@ -1,0 +1,82 @@
+"""`functions.health.handler`: may this region receive traffic? For Cloudflare's monitors.
+
+200 `ok`: Redis answers and holds a link index. 200 `degraded`: Redis cannot
+answer but the S3 index can (redirects still work, from the fallback). 503
+`down`: neither. The body says which index version the region serves, so
+publishing can wait until every region has the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from functions import region
+from functions.lean_redis import RedisReplyError, RedisUnavailable
+from functions.links.model import META_KEY
+from functions.telemetry import log_request
+
+
+def handler(event, context=None) -> dict:
+    started = time.perf_counter()
+    settings = region.settings()
+    report = check(settings)
+    status_code = 503 if report["status"] == "down" else 200
+    response = {
+        "statusCode": status_code,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps(report),
+    }
+    log_request("health", settings.region, event, status=status_code, slug=None,
+                source=report["source"] or "none", started=started)  # fmt: skip
+    return response
+
+
+def check(settings: region.Settings) -> dict:
+    report = {
+        "region": settings.region,
+        "status": "down",
+        "version": None,
+        "count": None,
+        "source": None,
+        "redis": {"role": None, "link": None, "error": None},
+    }
+    redis = region.redis()
+    try:
+        meta = _pairs(redis.execute("HGETALL", META_KEY))
+        replication = _info(redis.execute("INFO", "replication"))
+        replica = replication.get("role") == "slave"
+        report["redis"].update(
+            role="replica" if replica else replication.get("role"),
+            link=replication.get("master_link_status") if replica else None,
+        )
+        if not meta.get("version"):
+            # Every redirect here would be a 404: keep traffic away until a publish.
+            report["redis"]["error"] = "Redis holds no link index yet"
+            return report
+        report.update(status="ok", version=meta["version"], source="redis",
+                      count=int(meta.get("count", 0)))  # fmt: skip
+        return report
+    except (RedisUnavailable, RedisReplyError) as exc:
+        report["redis"]["error"] = str(exc)
+    fallback = region.fallback()
+    if fallback is not None:
+        from functions.fallback import FallbackUnavailable  # noqa: PLC0415 - off the hot path
+
+        try:
+            fallback.ensure_loaded()
+            report.update(status="degraded", version=fallback.version, count=fallback.count,
+                          source="s3-fallback")  # fmt: skip
+        except FallbackUnavailable as exc:
+            report["fallback_error"] = str(exc)
+    return report
+
+
+def _pairs(flat) -> dict[str, str]:
+    items = [item.decode() for item in flat or []]
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _info(raw) -> dict[str, str]:
+    lines = (raw or b"").decode().splitlines()
+    return dict(line.split(":", 1) for line in lines if ":" in line and not line.startswith("#"))

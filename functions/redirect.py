@@ -1,0 +1,149 @@
+"""`functions.redirect.handler`: one slug, one Redis GET, one redirect.
+
+API Gateway HTTP API, payload format 2.0. Every input is treated as hostile:
+anything that is not a well-formed GET/HEAD for a possible slug gets a 4xx
+without a lookup, and a Location header only ever carries a target from the
+index (plus, for links that ask for it, the request's query, percent-encoded).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from functions import region
+from functions.lean_redis import RedisUnavailable
+from functions.links.model import cache_seconds as link_cache_seconds
+from functions.links.model import (
+    decode_value,
+    link_key,
+    redirect_location,
+    request_slug,
+)
+from functions.telemetry import log_request
+
+ORIGIN_VERIFY_HEADER = "x-origin-verify"
+RETRY_AFTER_SECONDS = 5
+
+NOT_FOUND_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Link not found</title>"
+    "<style>body{font:16px system-ui;margin:15vh auto;max-width:32rem;padding:0 1rem}</style>"
+    "<h1>No such link</h1><p>This short link does not exist. Check the spelling, or "
+    '<a href="/">go to the start page</a>.</p></html>'
+)
+GONE_PAGE = NOT_FOUND_PAGE.replace("Link not found", "Link expired").replace(
+    "No such link</h1><p>This short link does not exist. Check the spelling, or ",
+    "This link has expired</h1><p>Its owner set it to stop working. You can ",
+)
+
+
+def handler(event, context=None) -> dict:
+    started = time.perf_counter()
+    settings = region.settings()
+    response, slug, source = answer(event, settings)
+    log_request(
+        "redirect",
+        settings.region,
+        event,
+        status=response["statusCode"],
+        slug=slug,
+        source=source,
+        started=started,
+    )
+    return response
+
+
+def answer(event, settings: region.Settings) -> tuple[dict, str | None, str]:
+    """(response, slug, source) for one event; source is redis, s3-fallback, miss or none."""
+    if not isinstance(event, dict):
+        return _plain(400, "bad request"), None, "none"
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method = http.get("method") if isinstance(http, dict) else None
+    path = event.get("rawPath") or (http.get("path") if isinstance(http, dict) else None)
+    if not isinstance(method, str) or not isinstance(path, str):
+        return _plain(400, "bad request"), None, "none"
+    if settings.origin_verify and not _origin_verified(event, settings.origin_verify):
+        return _plain(403, "forbidden"), None, "none"
+    if method not in ("GET", "HEAD"):
+        response = _plain(405, "method not allowed")
+        response["headers"]["Allow"] = "GET, HEAD"
+        return response, None, "none"
+    slug = request_slug(path)
+    if slug is None:
+        return _page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), None, "none"
+    try:
+        value = region.redis().execute("GET", link_key(slug))
+        stored, source = (decode_value(value), "redis") if value else (None, "miss")
+    except (RedisUnavailable, ValueError):  # ValueError: a value this code did not write
+        stored, source = _from_fallback(slug)
+        if source == "unavailable":
+            response = _plain(503, "temporarily unavailable")
+            response["headers"]["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response, slug, "none"
+    if stored is None:
+        return _page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), slug, source
+    now = time.time()
+    if stored.expires and stored.expires <= now:
+        return _page(410, GONE_PAGE, settings.not_found_cache_seconds, method), slug, source
+    query = event.get("rawQueryString")
+    location = redirect_location(stored, query if isinstance(query, str) else "")
+    max_age = link_cache_seconds(stored, now, settings.redirect_cache_seconds)
+    response = {
+        "statusCode": stored.status,
+        "headers": {"Location": location, "Cache-Control": _cache_control(max_age)},
+        "body": "",
+    }
+    return response, slug, source
+
+
+def _from_fallback(slug: str):
+    from functions.fallback import FallbackUnavailable  # noqa: PLC0415 - off the hot path
+
+    fallback = region.fallback()
+    if fallback is None:
+        return None, "unavailable"
+    try:
+        stored = fallback.lookup(slug)
+    except FallbackUnavailable:
+        return None, "unavailable"
+    return stored, "s3-fallback"
+
+
+def _origin_verified(event: dict, expected: str) -> bool:
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return False
+    given = headers.get(ORIGIN_VERIFY_HEADER)
+    if given is None:  # API Gateway lowercases names; a hand-made event may not
+        given = next(
+            (
+                v
+                for k, v in headers.items()
+                if isinstance(k, str) and k.lower() == ORIGIN_VERIFY_HEADER
+            ),
+            None,
+        )
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _cache_control(max_age: int) -> str:
+    return f"public, max-age={max_age}" if max_age > 0 else "no-cache"
+
+
+def _page(status: int, html: str, max_age: int, method: str) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": _cache_control(max_age),
+        },
+        "body": "" if method == "HEAD" else html,
+    }
+
+
+def _plain(status: int, text: str) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
+        "body": text + "\n",
+    }

@@ -1,0 +1,220 @@
+"""Drills on the local stack: regions, replicas and the primary die; publishes get killed."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+import redis
+
+from functions.links.index import build_index
+from functions.links.model import META_KEY, Link, encode_value
+from functions.links.source import load_links
+from local.edge import CACHE_HEADER, SERVED_BY_HEADER
+from local.servers import wait_until
+from local.stack import LocalStack, PublishFailed
+from local.topology import Topology
+
+from .conftest import MONITOR_INTERVAL, REPO, SCALE, Client, assert_every_link_resolves, start_stack
+
+
+def edge_status(stack) -> dict[str, dict]:
+    response = Client(stack, stack.topology.primary).get("/_edge/status")
+    assert response.status_code == 200
+    return {region["region"]: region for region in response.json()["regions"]}
+
+
+def test_steady_state_every_client_is_served_by_its_own_region(stack):
+    served = assert_every_link_resolves(stack)
+    assert served == {region: {region} for region in stack.topology.regions}
+    status = edge_status(stack)
+    assert {r: (s["healthy"], s["status"], s["version"]) for r, s in status.items()} == {
+        region: (True, "ok", stack.version) for region in stack.topology.regions
+    }
+
+
+def test_the_client_round_trip_is_simulated(stack):
+    for region, expected_ms in [("eu-west-1", 2 * 0.05), ("ap-southeast-1", 2 * 0.05)]:
+        client = Client(stack, region)
+        started = time.perf_counter()
+        client.get("/docs")
+        assert (time.perf_counter() - started) * 1000 >= expected_ms
+    stack.kill_region("ap-southeast-1")
+    try:
+        wait_until(lambda: not edge_status(stack)["ap-southeast-1"]["healthy"], 5, "detection")
+        started = time.perf_counter()
+        response = Client(stack, "ap-southeast-1").get("/docs")
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        assert response.headers[SERVED_BY_HEADER] == "us-west-2"  # 160 ms beats 182 ms
+        assert elapsed_ms >= stack.topology.rtt_ms("ap-southeast-1", "us-west-2")
+    finally:
+        stack.restart_region("ap-southeast-1")
+        wait_until(lambda: edge_status(stack)["ap-southeast-1"]["healthy"], 5, "recovery")
+
+
+def test_unknown_client_regions_and_the_static_site(stack):
+    client = Client(stack, "eu-west-1")
+    assert Client(stack, "mars-1").get("/docs").status_code == 400
+    home = client.get("/")
+    assert home.status_code == 200 and "text/html" in home.headers["Content-Type"]
+    assert client.get("/static/404.html").status_code == 200
+    missing = client.get("/static/nope.css")
+    assert missing.status_code == 404 and "text/html" in missing.headers["Content-Type"]
+    unknown = client.get("/no-such-link")
+    assert unknown.status_code == 404 and "Location" not in unknown.headers
+
+
+def test_a_region_whose_functions_die_leaves_the_rotation_and_comes_back(stack):
+    assert_every_link_resolves(stack)
+    stack.kill_region("us-west-2")
+    killed = time.monotonic()
+    wait_until(lambda: not edge_status(stack)["us-west-2"]["healthy"], 5, "the edge to notice")
+    assert time.monotonic() - killed <= 2 * MONITOR_INTERVAL + 0.1
+    served = assert_every_link_resolves(stack)
+    assert served["us-west-2"] == {"eu-west-1"}  # the next-nearest region (118 ms < 160 ms)
+    assert served["eu-west-1"] == {"eu-west-1"} and served["ap-southeast-1"] == {"ap-southeast-1"}
+
+    stack.restart_region("us-west-2")
+    restarted = time.monotonic()
+    wait_until(lambda: edge_status(stack)["us-west-2"]["healthy"], 5, "the region to return")
+    assert time.monotonic() - restarted <= 2 * MONITOR_INTERVAL + 2  # + the host's start-up
+    assert assert_every_link_resolves(stack)["us-west-2"] == {"us-west-2"}
+
+
+def test_a_dead_replica_leaves_its_region_serving_from_s3_degraded(stack):
+    stack.kill_replica("ap-southeast-1")
+    try:
+        health = stack.region_health("ap-southeast-1")
+        assert (health["status"], health["source"]) == ("degraded", "s3-fallback")
+        assert health["version"] == stack.version
+        wait_until(
+            lambda: edge_status(stack)["ap-southeast-1"]["status"] == "degraded",
+            5,
+            "the edge to see the degraded region",
+        )
+        served = assert_every_link_resolves(stack)
+        assert served["ap-southeast-1"] == {"ap-southeast-1"}  # degraded still serves
+    finally:
+        stack.restart_replica("ap-southeast-1")
+    wait_until(
+        lambda: stack.region_health("ap-southeast-1")["status"] == "ok",
+        10,
+        "the region to return to Redis",
+    )
+    assert stack.region_health("ap-southeast-1")["source"] == "redis"
+    assert_every_link_resolves(stack)
+
+
+def test_published_edits_reach_every_region(stack):
+    links = load_links([REPO / "links"])
+    extra = Link("drill/new-link", "https://example.com/drill")
+    stack.publish(build_index([*links, extra]))
+    stack.wait_until_served(stack.version, timeout=10)
+    for region in stack.topology.regions:
+        response = Client(stack, region).get("/drill/new-link")
+        assert response.status_code == 302 and response.headers["Location"] == extra.url
+    stack.publish(build_index(links))
+    stack.wait_until_served(stack.version, timeout=10)
+    assert Client(stack, "us-west-2").get("/drill/new-link").status_code == 404
+
+
+def test_the_edge_caches_redirects_like_cloudfront(tmp_path_factory):
+    with LocalStack(
+        tmp_path_factory.mktemp("cached"),
+        topology=Topology(scale=SCALE),
+        monitor_interval=MONITOR_INTERVAL,
+        edge_port=0,
+    ) as cached:
+        client = Client(cached, "eu-west-1")
+        first, second = client.get("/docs"), client.get("/docs")
+        assert (first.headers[CACHE_HEADER], second.headers[CACHE_HEADER]) == ("miss", "hit")
+        assert second.headers["Location"] == first.headers["Location"]
+        assert int(second.headers["Age"]) >= 0
+        assert Client(cached, "us-west-2").get("/docs").headers[CACHE_HEADER] == "miss"
+        assert client.get("/_edge/status").headers.get(CACHE_HEADER) is None
+
+
+@pytest.fixture
+def own_stack(tmp_path_factory):
+    local = start_stack(tmp_path_factory, "drill")
+    yield local
+    local.stop()
+
+
+def test_the_primary_dies_reads_continue_publishing_fails_loudly_promotion_restores_writes(
+    own_stack,
+):
+    stack = own_stack
+    links = load_links([REPO / "links"])
+    stack.kill_primary()
+    assert_every_link_resolves(stack)  # every region still serves reads from its replica
+
+    changed = build_index([*links, Link("after/failover", "https://example.com/failover")])
+    with pytest.raises(PublishFailed):
+        stack.publish(changed)
+    assert set(stack.served_versions().values()) == {build_index(links).version}
+
+    stack.promote("us-west-2")  # the runbook: promote a secondary, re-point the program
+    stack.publish(changed)
+    stack.wait_until_served(changed.version, timeout=15)
+    for region in stack.topology.regions:
+        response = Client(stack, region).get("/after/failover")
+        assert response.status_code == 302, region
+    assert_every_link_resolves(stack)
+
+
+def test_a_publish_killed_mid_way_never_shows_a_mix_and_the_next_one_converges(own_stack):
+    stack = own_stack
+    old = build_index(load_links([REPO / "links"]))
+    big_links = [Link(f"bulk/{i}", f"https://example.com/bulk/{i}") for i in range(150_000)]
+    new = build_index(big_links + list(old.links))
+    sample = [f"link:bulk/{i}" for i in range(0, 150_000, 4999)]
+    expected_new = [encode_value(big_links[i]) for i in range(0, 150_000, 4999)]
+    mixes, snapshots, stop = [], [], threading.Event()
+
+    def watch(region: str) -> None:
+        client = redis.Redis.from_url(stack.replicas[region].url)
+        while not stop.is_set():
+            pipe = client.pipeline(transaction=True)
+            version, values = pipe.hget(META_KEY, "version").mget(sample).execute()
+            version = version and version.decode()
+            snapshots.append(version)
+            ok = values == expected_new if version == new.version else not any(values)
+            if not ok:
+                mixes.append((region, version))
+
+    watchers = [threading.Thread(target=watch, args=(r,)) for r in stack.topology.regions]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        publishing = threading.Thread(target=lambda: _publish_expecting_failure(stack, new))
+        publishing.start()
+        primary = stack.primary.client()
+        wait_until(
+            lambda: any("x" in c["flags"] for c in primary.client_list()),
+            60,
+            "the sync to open its transaction",
+            interval=0.001,
+        )
+        stack.sync_host.proc.send_signal(signal.SIGKILL)
+        publishing.join(30)
+        time.sleep(0.3)
+        assert set(stack.served_versions().values()) == {old.version}
+
+        stack.sync_host.start()
+        stack.publish(new)
+        stack.wait_until_served(new.version, timeout=30)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for watcher in watchers:
+            watcher.join()
+    assert mixes == []
+    assert {old.version, new.version} <= set(snapshots)
+
+
+def _publish_expecting_failure(stack, index) -> None:
+    with pytest.raises(PublishFailed):
+        stack.publish(index)
