@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SETUP_STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup dev publish test lint fmt bench
+.PHONY: setup dev publish test lint fmt bench package
 
 setup: $(SETUP_STAMP)
 
@@ -26,7 +26,11 @@ test: lint
 	$(PY) -m pytest tests
 
 bench: setup
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements/bench.txt
 	$(PY) -m bench
+
+package: setup
+	$(PY) -m lambda_package --out dist/functions.zip
 
 publish: setup
 	$(PY) -m local publish

@@ -79,8 +79,12 @@ def run() -> None:
                 client.flushall()
                 started = time.perf_counter()
                 with data.open("rb") as stdin:
-                    subprocess.run([redis_cli, "-p", str(server.port), "--pipe"], stdin=stdin,
-                                   stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+                    subprocess.run(
+                        [redis_cli, "-p", str(server.port), "--pipe"],
+                        stdin=stdin,
+                        stdout=subprocess.DEVNULL,
+                        check=True,
+                    )
                 pipe_times.append(time.perf_counter() - started)
                 client.flushall()
                 sync_times.append(sync_index(client, index).seconds)
@@ -101,13 +105,25 @@ def run() -> None:
             ["measure", "seconds", "ratio", "target"],
             [
                 ["redis-cli --pipe (reference)", f"{reference:.2f}", "1.00", ""],
-                ["full sync into empty Redis", f"{full:.2f}", f"{ratio:.2f}",
-                 f"<= {TARGET_RATIO} {'ok' if ratio <= TARGET_RATIO else 'MISSED'}"],
-                ["re-sync, nothing changed", f"{noop.seconds:.2f}",
-                 f"{noop.seconds / reference:.2f}", f"{noop.plan.written_keys} keys written"],
-                ["1% change", f"{change.seconds:.2f}", f"{change.seconds / reference:.2f}",
-                 f"{plan.written_keys:,} keys written ({len(plan.added):,} added, "
-                 f"{len(plan.changed):,} changed, {len(plan.removed):,} removed)"],
+                [
+                    "full sync into empty Redis",
+                    f"{full:.2f}",
+                    f"{ratio:.2f}",
+                    f"<= {TARGET_RATIO} {'ok' if ratio <= TARGET_RATIO else 'MISSED'}",
+                ],
+                [
+                    "re-sync, nothing changed",
+                    f"{noop.seconds:.2f}",
+                    f"{noop.seconds / reference:.2f}",
+                    f"{noop.plan.written_keys} keys written",
+                ],
+                [
+                    "1% change",
+                    f"{change.seconds:.2f}",
+                    f"{change.seconds / reference:.2f}",
+                    f"{plan.written_keys:,} keys written ({len(plan.added):,} added, "
+                    f"{len(plan.changed):,} changed, {len(plan.removed):,} removed)",
+                ],
             ],
         )
-    )  # fmt: skip
+    )

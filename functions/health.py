@@ -27,8 +27,15 @@ def handler(event, context=None) -> dict:
         "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
         "body": json.dumps(report),
     }
-    log_request("health", settings.region, event, status=status_code, slug=None,
-                source=report["source"] or "none", started=started)  # fmt: skip
+    log_request(
+        "health",
+        settings.region,
+        event,
+        status=status_code,
+        slug=None,
+        source=report["source"] or "none",
+        started=started,
+    )
     return response
 
 
@@ -54,8 +61,9 @@ def check(settings: region.Settings) -> dict:
             # Every redirect here would be a 404: keep traffic away until a publish.
             report["redis"]["error"] = "Redis holds no link index yet"
             return report
-        report.update(status="ok", version=meta["version"], source="redis",
-                      count=int(meta.get("count", 0)))  # fmt: skip
+        report.update(
+            status="ok", version=meta["version"], source="redis", count=int(meta.get("count", 0))
+        )
         return report
     except (RedisUnavailable, RedisReplyError) as exc:
         report["redis"]["error"] = str(exc)
@@ -65,8 +73,12 @@ def check(settings: region.Settings) -> dict:
 
         try:
             fallback.ensure_loaded()
-            report.update(status="degraded", version=fallback.version, count=fallback.count,
-                          source="s3-fallback")  # fmt: skip
+            report.update(
+                status="degraded",
+                version=fallback.version,
+                count=fallback.count,
+                source="s3-fallback",
+            )
         except FallbackUnavailable as exc:
             report["fallback_error"] = str(exc)
     return report

@@ -181,7 +181,7 @@ class Edge:
             region_name = "none"
         response.headers[SERVED_BY_HEADER] = region_name
         if region_name in self.regions:  # the client's round trip to the region it reached
-            await asyncio.sleep(self.topology.rtt_ms(client_region, region_name) / 1000)
+            await precise_sleep(self.topology.rtt_ms(client_region, region_name) / 1000)
         return response
 
     async def _from_region(self, region: RegionState, request: web.Request) -> web.Response | None:
@@ -260,6 +260,18 @@ class Edge:
         response.headers["Cache-Control"] = "public, max-age=300"
         response.headers[CACHE_HEADER] = "static"
         return response
+
+
+async def precise_sleep(seconds: float) -> None:
+    """Sleep `seconds` to within ~0.1 ms. asyncio's timers wake up to ~1 ms late
+    (epoll timeouts are whole milliseconds), which would add a millisecond to
+    every simulated round trip; the last millisecond is spent yielding instead."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    if seconds > 0.002:
+        await asyncio.sleep(seconds - 0.0015)
+    while loop.time() < deadline:
+        await asyncio.sleep(0)
 
 
 def _is_static(path: str) -> bool:

@@ -147,15 +147,23 @@ class RedisServer(Process):
     def argv(self) -> list[str]:
         argv = [
             require_binary("redis-server"),
-            "--bind", LOOPBACK,
-            "--dir", str(self.workdir),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--protected-mode", "no",
-            "--repl-diskless-sync", "yes",
-            "--repl-diskless-sync-delay", "0",
-        ]  # fmt: skip
+            "--bind",
+            LOOPBACK,
+            "--dir",
+            str(self.workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+        ]
         if self.tls:
             argv += ["--port", "0", "--tls-port", str(self.port)]
             argv += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
@@ -270,9 +278,36 @@ def make_test_ca(directory: Path, hostname: str = LOOPBACK) -> TlsFiles:
         subprocess.run([openssl, *map(str, args)], check=True, capture_output=True)
 
     new_key = ("-nodes", "-newkey", "rsa:2048")
-    run("req", "-x509", "-new", *new_key, "-keyout", ca_key, "-out", ca_cert,
-        "-days", "2", "-subj", "/CN=test-ca")  # fmt: skip
+    run(
+        "req",
+        "-x509",
+        "-new",
+        *new_key,
+        "-keyout",
+        ca_key,
+        "-out",
+        ca_cert,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    )
     run("req", "-new", *new_key, "-keyout", key, "-out", csr, "-subj", f"/CN={hostname}")
-    run("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "2", "-extfile", ext)  # fmt: skip
+    run(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca_cert,
+        "-CAkey",
+        ca_key,
+        "-CAcreateserial",
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-extfile",
+        ext,
+    )
     return TlsFiles(cert=cert, key=key, ca=ca_cert)

@@ -274,6 +274,7 @@ class LocalStack:
             self.endpoints.edge_url = f"http://{LOOPBACK}:{self.edge.port}"
             self.endpoints.save(self.state_dir / "state.json")
             self.wait_until_served(index.version)
+            self.wait_until_in_rotation(*self.topology.regions)
         except BaseException:
             self.stop()
             raise
@@ -315,8 +316,9 @@ class LocalStack:
             for path in site_files:
                 content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
                 key = path.relative_to(STATIC_SITE).as_posix()
-                s3.put_object(Bucket=static_bucket, Key=key, Body=path.read_bytes(),
-                              ContentType=content_type)  # fmt: skip
+                s3.put_object(
+                    Bucket=static_bucket, Key=key, Body=path.read_bytes(), ContentType=content_type
+                )
             self._index_buckets[region] = index_bucket
         s3 = boto3.client("s3", **_client_options(self.s3_server.endpoint))
         self.static_site = S3StaticSite(s3, self.topology.regions)
@@ -426,6 +428,15 @@ class LocalStack:
             timeout,
             f"every region to serve {version}",
             interval=0.02,
+        )
+
+    def wait_until_in_rotation(self, *regions: str, timeout: float = 10) -> None:
+        """Until the edge's monitor has seen each region healthy."""
+        wait_until(
+            lambda: all(self.edge.regions[r].healthy for r in regions),
+            timeout,
+            f"the edge to put {', '.join(regions)} in rotation",
+            interval=0.01,
         )
 
     # -- drills --------------------------------------------------------------------

@@ -129,8 +129,11 @@ def test_expiring_links_get_a_ttl_and_long_gone_ones_are_left_to_redis(redis_pri
     # the next sync does not bring it back or count it as a change.
     client.pexpire("link:soon", 1)
     wait_until(lambda: not client.exists("link:soon"), 2, "Redis to expire link:soon")
-    later = plan_sync(client, build_index([soon, gone_long_ago, just_expired, *make_links(3)]),
-                      now=now + 3600 + GONE_RETENTION_SECONDS + 1)  # fmt: skip
+    later = plan_sync(
+        client,
+        build_index([soon, gone_long_ago, just_expired, *make_links(3)]),
+        now=now + 3600 + GONE_RETENTION_SECONDS + 1,
+    )
     assert later.added == () and later.changed == ()
 
 

@@ -53,10 +53,16 @@ def test_replication_through_a_delayed_link_arrives_after_the_delay(redis_factor
 
 @pytest.fixture
 def echo_host(tmp_path):
-    host = FunctionHost(tmp_path, "echo", {"AWS_REGION": "us-west-2"},
-                        routes=["GET /healthz=tests.support.echo_function.handler",
-                                "$default=tests.support.echo_function.handler"],
-                        invokes=["echo=tests.support.echo_function.handler"]).start()  # fmt: skip
+    host = FunctionHost(
+        tmp_path,
+        "echo",
+        {"AWS_REGION": "us-west-2"},
+        routes=[
+            "GET /healthz=tests.support.echo_function.handler",
+            "$default=tests.support.echo_function.handler",
+        ],
+        invokes=["echo=tests.support.echo_function.handler"],
+    ).start()
     yield host
     host.stop()
 
@@ -64,8 +70,12 @@ def echo_host(tmp_path):
 def test_http_requests_become_api_gateway_v2_events(echo_host):
     connection = http.client.HTTPConnection("127.0.0.1", echo_host.port, timeout=5)
     connection.putrequest("POST", "/Some%20Path/x?b=2&a=1&a=3&empty=")
-    for name, value in [("X-Multi", "one"), ("x-multi", "two"), ("Cookie", "c1=v1; c2=v2"),
-                        ("Content-Length", "8")]:  # fmt: skip
+    for name, value in [
+        ("X-Multi", "one"),
+        ("x-multi", "two"),
+        ("Cookie", "c1=v1; c2=v2"),
+        ("Content-Length", "8"),
+    ]:
         connection.putheader(name, value)
     connection.endheaders(b"\xff\x00binary")
     response = connection.getresponse()

@@ -34,9 +34,14 @@ def test_a_smaller_stack_steers_among_its_own_regions():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"regions": ()}, {"regions": ("eu-west-1", "eu-west-1")}, {"regions": ("mars-1",)},
-     {"scale": 0}, {"scale": 2}],
-)  # fmt: skip
+    [
+        {"regions": ()},
+        {"regions": ("eu-west-1", "eu-west-1")},
+        {"regions": ("mars-1",)},
+        {"scale": 0},
+        {"scale": 2},
+    ],
+)
 def test_bad_worlds_are_refused(kwargs):
     with pytest.raises(ValueError):
         Topology(**kwargs)

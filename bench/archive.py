@@ -1,0 +1,32 @@
+"""The function archive's size against Lambda-friendly limits (target: under 1.5 MB)."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+from lambda_package import MAX_BYTES, build_archive
+
+from .report import table
+
+
+def run() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
+        archive = build_archive(Path(tmp) / "functions.zip")
+        size = archive.stat().st_size
+        infos = zipfile.ZipFile(archive).infolist()
+    by_top: dict[str, int] = {}
+    for info in infos:
+        top = info.filename.split("/")[0]
+        by_top[top] = by_top.get(top, 0) + info.compress_size
+    rows = [
+        [name, f"{by_top[name] / 1000:.0f}"]
+        for name in sorted(by_top, key=by_top.get, reverse=True)
+    ]
+    rows.append(["total (zip)", f"{size / 1000:.0f}"])
+    print(
+        f"Function archive: {size:,} bytes = {size / MAX_BYTES:.2f} of the 1.5 MB target "
+        f"({'ok' if size <= MAX_BYTES else 'MISSED'})"
+    )
+    print(table(["part", "kB compressed"], rows))

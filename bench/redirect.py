@@ -1,0 +1,88 @@
+"""Warm redirects: handler time per request vs a bare redis-py GET, same process, same Redis.
+
+The reference is the least a Python redirect could do: `redis.Redis.get()` on a
+connected client. The handler does that lookup through its own client plus
+everything else: event parsing, slug normalisation, the response and its
+structured log line (written to /dev/null here). Measured in interleaved
+blocks so both see the same machine state. Target: p50 and p99 <= 1.25x.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from functions import redirect, region
+from functions.links.index import build_index
+from functions.links.model import Link, link_key
+from functions.links.redis_sync import sync_index
+from local.servers import RedisServer
+
+from .report import table
+
+REPO = Path(__file__).resolve().parent.parent
+REQUESTS = 20_000
+BLOCK = 500
+TARGET = 1.25
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def run() -> None:
+    event = json.loads((REPO / "tests" / "events" / "http-api-proxy.json").read_text())
+    event.update(rawPath="/handbook", rawQueryString="", isBase64Encoded=False)
+    event.pop("body")
+    event["requestContext"]["http"].update(method="GET", path="/handbook")
+    with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
+        server = RedisServer(Path(tmp), name="bench-redis").start()
+        try:
+            link = Link("handbook", "https://handbook.example.com/")
+            sync_index(server.client(), build_index([link]))
+            os.environ["REDIS_URL"] = server.url
+            region.settings.cache_clear()
+            region.redis.cache_clear()
+            bare = redis.Redis.from_url(server.url)
+            key = link_key("handbook")
+            ours, reference = [], []
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                for _ in range(200):  # connect and warm both
+                    assert redirect.handler(event, None)["statusCode"] == 302
+                    assert bare.get(key)
+                clock = time.perf_counter_ns
+                for _ in range(REQUESTS // BLOCK):
+                    for _ in range(BLOCK):
+                        started = clock()
+                        redirect.handler(event, None)
+                        ours.append(clock() - started)
+                    for _ in range(BLOCK):
+                        started = clock()
+                        bare.get(key)
+                        reference.append(clock() - started)
+            bare.close()
+        finally:
+            server.stop()
+    rows = []
+    for label, q in (("p50", 50), ("p99", 99)):
+        a, b = percentile(ours, q) / 1000, percentile(reference, q) / 1000
+        rows.append(
+            [
+                label,
+                f"{b:.1f}",
+                f"{a:.1f}",
+                f"{a / b:.2f}",
+                f"<= {TARGET} {'ok' if a / b <= TARGET else 'MISSED'}",
+            ]
+        )
+    print(f"Warm redirect: {REQUESTS:,} requests each, interleaved blocks of {BLOCK}")
+    print(table(["", "redis-py GET µs", "handler µs", "ratio", "target"], rows))
+    sys.stdout.flush()

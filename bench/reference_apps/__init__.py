@@ -1,0 +1,1 @@
+"""The redirect lookup written with common frameworks: references for the cold-start benchmark."""

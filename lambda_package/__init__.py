@@ -1,0 +1,112 @@
+"""The function archive: `functions/` plus its pinned runtime dependencies, for Lambda.
+
+One archive serves every function (redirect, health, sync). It is built
+reproducibly: the same sources and pins give the same bytes (sorted entries,
+fixed timestamps and permissions, no caches), so `pulumi preview` shows no
+change unless something really changed. Dependencies come from
+`functions/requirements.txt` as wheels for the Lambda platform (arm64,
+CPython 3.12), cached under `.cache/lambda-wheels/` so repeat builds are
+offline. boto3 is not packaged: the Lambda runtime provides it.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIREMENTS = REPO / "functions" / "requirements.txt"
+WHEEL_CACHE = REPO / ".cache" / "lambda-wheels"
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
+LAMBDA_PYTHON = "3.12"
+MAX_BYTES = 1_500_000
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+#: Not needed in the functions' containers: the YAML reader and CLI run in CI only.
+EXCLUDED = ("functions/requirements.in", "functions/requirements.txt")
+
+
+class ArchiveError(RuntimeError):
+    pass
+
+
+def pinned_requirements() -> list[str]:
+    lines = (line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def wheels(platform: str = LAMBDA_PLATFORM, python_version: str = LAMBDA_PYTHON) -> list[Path]:
+    """The pinned wheels for the target platform, downloaded once into the cache."""
+    cache = WHEEL_CACHE / f"{platform}-cp{python_version.replace('.', '')}"
+    pins = pinned_requirements()
+    found = [_cached_wheel(cache, pin) for pin in pins]
+    if None in found:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--platform",
+            platform,
+            "--python-version",
+            python_version,
+            "--dest",
+            str(cache),
+            *pins,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ArchiveError(f"cannot download the function's wheels:\n{result.stderr}")
+        found = [_cached_wheel(cache, pin) for pin in pins]
+    if None in found:
+        raise ArchiveError(f"no wheel for {pins} on {platform} / Python {python_version}")
+    return found
+
+
+def _cached_wheel(cache: Path, pin: str) -> Path | None:
+    name, _, version = pin.partition("==")
+    matches = sorted(cache.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+    return matches[0] if matches else None
+
+
+def build_archive(
+    out: Path, *, platform: str = LAMBDA_PLATFORM, python_version: str = LAMBDA_PYTHON
+) -> Path:
+    """Write the archive to `out` (only if its bytes changed) and return `out`."""
+    entries: dict[str, bytes] = {}
+    for source in sorted((REPO / "functions").rglob("*")):
+        relative = source.relative_to(REPO).as_posix()
+        if source.is_file() and "__pycache__" not in relative and relative not in EXCLUDED:
+            entries[relative] = source.read_bytes()
+    for wheel in wheels(platform, python_version):
+        with zipfile.ZipFile(wheel) as archive:
+            for name in archive.namelist():
+                if not name.endswith("/") and "__pycache__" not in name:
+                    entries[name] = archive.read(name)
+    data = _deterministic_zip(entries)
+    if len(data) > MAX_BYTES:
+        raise ArchiveError(f"the archive is {len(data):,} bytes; the limit is {MAX_BYTES:,}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists() or out.read_bytes() != data:
+        out.write_bytes(data)
+    return out
+
+
+def _deterministic_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            executable = name.endswith(".so")
+            info.external_attr = (0o100755 if executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever machine builds it
+            archive.writestr(info, entries[name], compresslevel=9)
+    return buffer.getvalue()
