@@ -91,7 +91,7 @@ def print_welcome(stack: LocalStack) -> None:
     for region in topology.regions:
         print(
             f"  {region:<15} api {stack.hosts[region].url}  redis {stack.replicas[region].url}"
-            f"  (client RTT {topology.rtt_ms(topology.primary, region):.0f} ms from the primary)"
+            f"  ({topology.rtt_ms(topology.primary, region):.0f} ms from {topology.primary})"
         )
     print(f"  redis primary (writer)          {stack.primary.url}")
     print("\nTry:")
