@@ -22,8 +22,10 @@ fmt: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Infra tests run in their own process: Pulumi's mocks are process-wide.
 test: lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/infra
+	$(PY) -m pytest tests/infra
 
 bench: setup
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements/bench.txt

@@ -1,11 +1,209 @@
-"""The link service topology, one stack per environment (dev, staging, prod)."""
+"""The short-link service: every region's stack of parts, steered by Cloudflare.
+
+One stack per environment (dev, staging, prod), each in its own AWS account.
+Reading order: configuration, providers, the regional foundations (networks,
+secrets, the Global Datastore, the index buckets), the regional APIs, the
+edge (WAF, certificate, one CloudFront per region), then Cloudflare and CI access.
+"""
+
+from pathlib import Path
 
 import pulumi
 
+from components import config as stack_config
+from components.cloudflare_dns import CloudflareLatencyDNS, CloudflareLatencyDNSArgs
+from components.edge_distribution import EdgeDistribution, EdgeDistributionArgs
+from components.edge_security import EdgeSecurity, EdgeSecurityArgs
+from components.github_oidc import GithubDeployAccess, GithubDeployAccessArgs
+from components.global_cache import CacheMember, GlobalCache, GlobalCacheArgs
+from components.index_buckets import LinkIndexBuckets, LinkIndexBucketsArgs
+from components.planning import (
+    bucket_name,
+    regional_hostname,
+    resource_name,
+    secrets_extension_layer_arn,
+    short_region,
+    vpc_cidr,
+)
+from components.providers import make_providers
+from components.regional_api import RegionalApi, RegionalApiArgs
+from components.regional_network import RegionalNetwork, RegionalNetworkArgs
+from components.service_secret import ServiceSecrets, ServiceSecretsArgs
 from functions.links.index import build_index
 from functions.links.source import load_links
 
-# Refuse a preview or an update while links/ is invalid: the program would
-# otherwise deploy functions for a link set that CI cannot publish.
-link_index = build_index(load_links(["links"]))
+REPO = Path(__file__).resolve().parent
+config = stack_config.load()
+# A preview or update refuses to run while links/ is invalid: CI could not publish it.
+link_index = build_index(load_links([REPO / "links"]))
+archive_path = REPO / config.function_archive
+if not archive_path.is_file():
+    raise pulumi.RunError(f"{config.function_archive} is missing: run `make package` first")
+archive = pulumi.FileArchive(str(archive_path))
+
+providers = make_providers(config)
+
+
+def regional(region: str) -> str:
+    return resource_name(config.stack, short_region(region))
+
+
+secrets = ServiceSecrets(
+    "service-secrets",
+    ServiceSecretsArgs(name=f"golinks-{config.stack}/service", providers=providers.regions),
+)
+networks = {
+    region: RegionalNetwork(
+        f"network-{region}",
+        RegionalNetworkArgs(region, regional(region), vpc_cidr(config.vpc_cidr_base, index)),
+        providers.options(region),
+    )
+    for index, region in enumerate(config.regions)
+}
+cache = GlobalCache(
+    "cache",
+    GlobalCacheArgs(
+        stack=config.stack,
+        primary_region=config.primary_region,
+        members={
+            region: CacheMember(
+                providers.regions[region],
+                networks[region].subnet_ids,
+                networks[region].cache_security_group_id,
+            )
+            for region in config.regions
+        },
+        auth_token=secrets.redis_auth_token,
+        engine=config.cache_engine,
+        engine_version=config.cache_engine_version,
+        node_type=config.cache_node_type,
+        replicas_per_region=config.cache_replicas_per_region,
+    ),
+)
+index_buckets = LinkIndexBuckets(
+    "link-index",
+    LinkIndexBucketsArgs(
+        stack=config.stack,
+        account_id=config.account_id,
+        primary_region=config.primary_region,
+        providers=providers.regions,
+    ),
+)
+
+apis = {
+    region: RegionalApi(
+        f"api-{region}",
+        RegionalApiArgs(
+            stack=config.stack,
+            region=region,
+            primary_region=config.primary_region,
+            account_id=config.account_id,
+            name=regional(region),
+            archive=archive,
+            subnet_ids=networks[region].subnet_ids,
+            security_group_id=networks[region].function_security_group_id,
+            reader_endpoint=cache.reader_endpoints[region],
+            writer_endpoint=cache.writer_endpoint if region == config.primary_region else None,
+            secret_arn=secrets.secret_arns[region],
+            index_bucket_name=index_buckets.bucket_names[region],
+            index_bucket_arn=index_buckets.bucket_arns[region],
+            index_key=index_buckets.index_key,
+            secrets_extension_layer_arn=secrets_extension_layer_arn(
+                region, config.secrets_extension_layer_version
+            ),
+            cache_replication_group_id=cache.replication_group_ids[region],
+            memory_mb=config.lambda_memory_mb,
+            log_retention_days=config.log_retention_days,
+            redirect_cache_seconds=config.redirect_cache_seconds,
+            alarm_email=config.alarm_email,
+        ),
+        providers.options(region),
+    )
+    for region in config.regions
+}
+
+edge_security = EdgeSecurity(
+    "edge-security",
+    EdgeSecurityArgs(
+        name=resource_name(config.stack),
+        domain=config.domain,
+        cloudflare_zone_id=config.cloudflare_zone_id,
+        edge_provider=providers.edge,
+        cloudflare_provider=providers.cloudflare,
+        rate_limit=config.waf_rate_limit,
+    ),
+)
+edges = {
+    region: EdgeDistribution(
+        f"edge-{region}",
+        EdgeDistributionArgs(
+            name=regional(region),
+            hostname=regional_hostname(region, config.domain),
+            static_bucket_name=bucket_name(config.stack, "site", region, config.account_id),
+            static_site=REPO / "static-site",
+            api_endpoint=apis[region].api_endpoint,
+            origin_verify=secrets.origin_verify,
+            web_acl_arn=edge_security.web_acl_arn,
+            certificate_arn=edge_security.certificate_arn,
+            cloudflare_zone_id=config.cloudflare_zone_id,
+            region_provider=providers.regions[region],
+            edge_provider=providers.edge,
+            cloudflare_provider=providers.cloudflare,
+            max_redirect_ttl=max(config.redirect_cache_seconds, 60),
+        ),
+    )
+    for region in config.regions
+}
+
+dns = CloudflareLatencyDNS(
+    "public-hostname",
+    CloudflareLatencyDNSArgs(
+        name=resource_name(config.stack),
+        hostname=config.domain,
+        account_id=config.cloudflare_account_id,
+        zone_id=config.cloudflare_zone_id,
+        origins={
+            region: regional_hostname(region, config.domain)
+            for region in sorted(config.regions, key=lambda r: r != config.primary_region)
+        },
+        fallback_region=config.primary_region,
+    ),
+    pulumi.ResourceOptions(provider=providers.cloudflare),
+)
+ci_access = GithubDeployAccess(
+    "github",
+    GithubDeployAccessArgs(
+        stack=config.stack,
+        account_id=config.account_id,
+        repository=config.github_repository,
+        index_bucket_arn=index_buckets.bucket_arns[config.primary_region],
+        index_key=index_buckets.index_key,
+    ),
+    providers.options(config.primary_region),
+)
+
+pulumi.export("url", f"https://{config.domain}")
+pulumi.export("primary_region", config.primary_region)
+pulumi.export(
+    "regions",
+    {
+        region: {
+            "hostname": regional_hostname(region, config.domain),
+            "distribution_domain": edges[region].domain_name,
+            "api_endpoint": apis[region].api_endpoint,
+            "healthz_url": f"https://{regional_hostname(region, config.domain)}/healthz",
+            "index_bucket": index_buckets.bucket_names[region],
+        }
+        for region in config.regions
+    },
+)
+pulumi.export(
+    "index_s3_uri",
+    pulumi.Output.concat(
+        "s3://", index_buckets.bucket_names[config.primary_region], "/", index_buckets.index_key
+    ),
+)
+pulumi.export("global_datastore_id", cache.global_id)
+pulumi.export("deploy_role_arn", ci_access.deploy_role_arn)
+pulumi.export("publisher_role_arn", ci_access.publisher_role_arn)
 pulumi.export("link_index_version", link_index.version)

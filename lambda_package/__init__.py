@@ -5,7 +5,7 @@ reproducibly: the same sources and pins give the same bytes (sorted entries,
 fixed timestamps and permissions, no caches), so `pulumi preview` shows no
 change unless something really changed. Dependencies come from
 `functions/requirements.txt` as wheels for the Lambda platform (arm64,
-CPython 3.12), cached under `.cache/lambda-wheels/` so repeat builds are
+CPython 3.13), cached under `.cache/lambda-wheels/` so repeat builds are
 offline. boto3 is not packaged: the Lambda runtime provides it.
 """
 
@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "functions" / "requirements.txt"
 WHEEL_CACHE = REPO / ".cache" / "lambda-wheels"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
-LAMBDA_PYTHON = "3.12"
+LAMBDA_PYTHON = "3.13"
+#: The Lambda runtime the archive is built for: its wheels carry this CPython ABI.
+LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON}"
 MAX_BYTES = 1_500_000
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 #: Not needed in the functions' containers: the YAML reader and CLI run in CI only.

@@ -45,7 +45,7 @@ def test_it_is_small_and_holds_what_lambda_needs(archive):
         "redis/__init__.py",
     ):
         assert needed in names
-    assert any(n.startswith("hiredis/") and n.endswith("-312-aarch64-linux-gnu.so") for n in names)
+    assert any(n.startswith("hiredis/") and n.endswith("-313-aarch64-linux-gnu.so") for n in names)
     assert not [
         n for n in names if "__pycache__" in n or n.startswith(("boto3/", "yaml/", "tests/"))
     ]

@@ -1,0 +1,1 @@
+"""The topology's ComponentResources, their typed configuration and pure planning."""

@@ -1,0 +1,223 @@
+"""The stack's configuration, parsed once into a typed, validated object.
+
+`parse(raw)` is pure (a dict of config values in, a StackConfig or a
+ConfigError naming every bad key out) so it is tested without Pulumi;
+`load()` reads the values from the running stack. Components never read
+config: they receive what they need from StackConfig.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from components.planning import (
+    GLOBAL_DATASTORE_MAX_SECONDARIES,
+    LOG_RETENTION_DAYS,
+    SUPPORTED_REGIONS,
+)
+
+PROJECT = "golinks"
+ENGINES = ("valkey", "redis")
+_HOSTNAME_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_NODE_TYPE_RE = re.compile(r"cache\.([a-z][a-z0-9-]*)\.([a-z0-9]+)")
+_REPOSITORY_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_HEX32_RE = re.compile(r"[0-9a-f]{32}")
+
+PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+
+def declared_config(pulumi_yaml: Path = PULUMI_YAML) -> dict[str, object]:
+    """The project's config keys and defaults, from Pulumi.yaml (None: required)."""
+    declared = yaml.safe_load(pulumi_yaml.read_text())["config"]
+    return {key: spec.get("default") for key, spec in declared.items()}
+
+
+DEFAULTS = declared_config()
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid; the message names every bad key."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    account_id: str
+    regions: tuple[str, ...]
+    primary_region: str
+    domain: str
+    cloudflare_account_id: str
+    cloudflare_zone_id: str
+    cache_engine: str
+    cache_engine_version: str
+    cache_node_type: str
+    cache_replicas_per_region: int
+    lambda_memory_mb: int
+    redirect_cache_seconds: int
+    waf_rate_limit: int
+    github_repository: str
+    log_retention_days: int
+    function_archive: Path
+    secrets_extension_layer_version: int
+    vpc_cidr_base: str
+    alarm_email: str
+
+    @property
+    def secondary_regions(self) -> tuple[str, ...]:
+        return tuple(region for region in self.regions if region != self.primary_region)
+
+
+def _regions(value, _values) -> str | None:
+    if not (isinstance(value, list) and value and all(isinstance(r, str) for r in value)):
+        return "must be a list of AWS region names"
+    most = 1 + GLOBAL_DATASTORE_MAX_SECONDARIES
+    if len(value) > most:
+        return (
+            f"{most} regions at most (a Global Datastore has at most "
+            f"{GLOBAL_DATASTORE_MAX_SECONDARIES} secondary regions), got {len(value)}"
+        )
+    if len(set(value)) != len(value):
+        return "must not repeat a region"
+    unsupported = [region for region in value if region not in SUPPORTED_REGIONS]
+    if unsupported:
+        return f"{unsupported} not supported (supported: {', '.join(SUPPORTED_REGIONS)})"
+    return None
+
+
+def _primary_region(value, values) -> str | None:
+    regions = values["regions"]
+    if not isinstance(regions, list) or value not in regions:
+        return f"{value!r} must be one of regions {regions}"
+    return None
+
+
+def _matches(pattern: re.Pattern | str, message: str):
+    def check(value, _values) -> str | None:
+        return None if re.fullmatch(pattern, str(value)) else f"{value!r} {message}"
+
+    return check
+
+
+def _node_type(value, _values) -> str | None:
+    node = _NODE_TYPE_RE.fullmatch(str(value))
+    if not node:
+        return f"{value!r} is not a node type like cache.r7g.large"
+    if node.group(1).startswith("t"):
+        return (
+            f"{value!r} is burstable; a Global Datastore needs m or r node types "
+            "(e.g. cache.r7g.large)"
+        )
+    return None
+
+
+def _whole(low: int, high: int):
+    def check(value, _values) -> str | None:
+        if type(value) is int and low <= value <= high:
+            return None
+        return f"must be a whole number from {low} to {high}, got {value!r}"
+
+    return check
+
+
+def _one_of(allowed: tuple):
+    def check(value, _values) -> str | None:
+        return None if value in allowed else f"{value!r} is not one of {list(allowed)}"
+
+    return check
+
+
+def _email(value, _values) -> str | None:
+    if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(value)):
+        return f"{value!r} is not an email address"
+    return None
+
+
+CHECKS = {
+    "regions": _regions,
+    "primaryRegion": _primary_region,
+    "domain": _matches(_HOSTNAME_RE, "is not a lowercase DNS name like go.example.com"),
+    "cloudflareAccountId": _matches(_HEX32_RE, "is not the 32-character hex id Cloudflare shows"),
+    "cloudflareZoneId": _matches(_HEX32_RE, "is not the 32-character hex id Cloudflare shows"),
+    "cacheEngine": _one_of(ENGINES),
+    "cacheEngineVersion": _matches(r"\d+\.\d+", "is not a version like 8.0"),
+    "cacheNodeType": _node_type,
+    "cacheReplicasPerRegion": _whole(1, 5),
+    "lambdaMemoryMb": _whole(128, 10240),
+    "redirectCacheSeconds": _whole(0, 86400),
+    "wafRateLimit": _whole(10, 2_000_000_000),
+    "githubRepository": _matches(_REPOSITORY_RE, "does not look like owner/repository"),
+    "logRetentionDays": _one_of(LOG_RETENTION_DAYS),
+    "functionArchive": _matches(r".+\.zip", "is not a .zip path"),
+    "secretsExtensionLayerVersion": _whole(1, 1000),
+    "vpcCidrBase": _matches(r"10\.\d{1,3}\.0\.0/16", "is not a 10.x.0.0/16 block"),
+    "alarmEmail": _email,
+}
+
+
+def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfig:
+    """Validate raw config values (missing keys take their defaults)."""
+    values = {key: raw.get(key, default) for key, default in DEFAULTS.items()}
+    problems = [f"{PROJECT}:{key}: unknown key" for key in sorted(set(raw) - set(DEFAULTS))]
+    for key, check in CHECKS.items():
+        if values[key] is None:
+            problems.append(f"{PROJECT}:{key}: is required")
+        elif message := check(values[key], values):
+            problems.append(f"{PROJECT}:{key}: {message}")
+    if not (
+        isinstance(account_ids, list)
+        and len(account_ids) == 1
+        and re.fullmatch(r"\d{12}", str(account_ids[0]))
+    ):
+        problems.append("aws:allowedAccountIds: must list exactly this stack's 12-digit account id")
+    if problems:
+        raise ConfigError(f"stack {stack!r} has invalid configuration:\n  " + "\n  ".join(problems))
+
+    return StackConfig(
+        stack=stack,
+        account_id=str(account_ids[0]),
+        regions=tuple(values["regions"]),
+        primary_region=values["primaryRegion"],
+        domain=values["domain"],
+        cloudflare_account_id=values["cloudflareAccountId"],
+        cloudflare_zone_id=values["cloudflareZoneId"],
+        cache_engine=values["cacheEngine"],
+        cache_engine_version=str(values["cacheEngineVersion"]),
+        cache_node_type=values["cacheNodeType"],
+        cache_replicas_per_region=values["cacheReplicasPerRegion"],
+        lambda_memory_mb=values["lambdaMemoryMb"],
+        redirect_cache_seconds=values["redirectCacheSeconds"],
+        waf_rate_limit=values["wafRateLimit"],
+        github_repository=values["githubRepository"],
+        log_retention_days=values["logRetentionDays"],
+        function_archive=Path(str(values["functionArchive"])),
+        secrets_extension_layer_version=values["secretsExtensionLayerVersion"],
+        vpc_cidr_base=values["vpcCidrBase"],
+        alarm_email=str(values["alarmEmail"] or ""),
+    )
+
+
+def load() -> StackConfig:
+    """The running stack's configuration (Pulumi.yaml defaults, Pulumi.<stack>.yaml values)."""
+    import pulumi  # noqa: PLC0415 - parse() stays usable without the Pulumi runtime
+    from pulumi.runtime import config as runtime_config  # noqa: PLC0415
+
+    # Every key set for this project, so a misspelt key is an error, not a silent default.
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix) :]: _typed(v) for k, v in everything.items() if k.startswith(prefix)}
+    account_ids = pulumi.Config("aws").get_object("allowedAccountIds")
+    return parse(pulumi.get_stack(), raw, account_ids)
+
+
+def _typed(value: str) -> object:
+    """Config values arrive as strings; numbers and lists are JSON."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, int | list) and not isinstance(parsed, bool) else value

@@ -1,0 +1,205 @@
+"""EdgeDistribution: one region's CloudFront distribution, its static site and its hostname.
+
+- `/`, `/index.html`, `/static/*` and the root files come from a private S3
+  bucket through Origin Access Control; its policy admits only this
+  distribution. Everything else goes to the region's HTTP API with the
+  x-origin-verify header, so requests that skip CloudFront (and its WAF) are
+  refused by the function.
+- Redirects are cached for as long as the function's Cache-Control says (the
+  cache key includes the query string, which some links forward).
+- HTTPS only, TLS 1.2 or newer, under the one alias `<region>.<domain>`: a
+  hostname can be an alias of only one distribution, so the public hostname is
+  an alias of none; Cloudflare sends it here with this Host header.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
+
+from components.index_buckets import private_bucket
+from components.planning import static_path_patterns, static_site_bucket_policy
+
+ORIGIN_VERIFY_HEADER = "x-origin-verify"
+#: AWS managed policies (ids are fixed across accounts).
+CACHING_OPTIMIZED_POLICY = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+ALL_VIEWER_EXCEPT_HOST_POLICY = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+NOT_FOUND_PAGE = "/static/404.html"
+
+
+@dataclass
+class EdgeDistributionArgs:
+    name: str
+    """Physical name prefix, e.g. golinks-prod-euw1."""
+    hostname: str
+    """The distribution's only alias, e.g. eu-west-1.go.example.com."""
+    static_bucket_name: str
+    static_site: Path
+    """Directory uploaded to the static bucket (index.html, static/404.html, ...)."""
+    api_endpoint: pulumi.Input[str]
+    """The regional HTTP API's https:// endpoint."""
+    origin_verify: pulumi.Input[str]
+    web_acl_arn: pulumi.Input[str]
+    certificate_arn: pulumi.Input[str]
+    cloudflare_zone_id: str
+    region_provider: pulumi.ProviderResource
+    """AWS provider of the region (the static bucket lives there)."""
+    edge_provider: pulumi.ProviderResource
+    """AWS provider for CloudFront (us-east-1)."""
+    cloudflare_provider: pulumi.ProviderResource
+    max_redirect_ttl: int = 86400
+    """Upper bound on how long CloudFront keeps a redirect, whatever the function says."""
+
+
+class EdgeDistribution(pulumi.ComponentResource):
+    domain_name: pulumi.Output[str]
+    distribution_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: EdgeDistributionArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("golinks:edge:EdgeDistribution", name, None, opts)
+        in_region = pulumi.ResourceOptions(parent=self, provider=args.region_provider)
+        in_edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
+
+        bucket = aws.s3.Bucket(f"{name}-static", bucket=args.static_bucket_name, opts=in_region)
+        aws.s3.BucketVersioning(
+            f"{name}-static",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=in_region,
+        )
+        private_bucket(f"{name}-static", bucket, in_region)
+        for path in sorted(p for p in args.static_site.rglob("*") if p.is_file()):
+            key = path.relative_to(args.static_site).as_posix()
+            aws.s3.BucketObjectv2(
+                f"{name}-static-{key}",
+                bucket=bucket.id,
+                key=key,
+                source=pulumi.FileAsset(str(path)),
+                content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                cache_control="public, max-age=300",
+                opts=in_region,
+            )
+
+        access = aws.cloudfront.OriginAccessControl(
+            f"{name}-oac",
+            name=args.name,
+            description="CloudFront reads the static site with SigV4",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            opts=in_edge,
+        )
+        redirects = aws.cloudfront.CachePolicy(
+            f"{name}-redirects",
+            name=f"{args.name}-redirects",
+            comment="Cache what the redirect function allows; the query is part of the key",
+            min_ttl=0,
+            default_ttl=0,
+            max_ttl=args.max_redirect_ttl,
+            parameters_in_cache_key_and_forwarded_to_origin={
+                "query_strings_config": {"query_string_behavior": "all"},
+                "headers_config": {"header_behavior": "none"},
+                "cookies_config": {"cookie_behavior": "none"},
+            },
+            opts=in_edge,
+        )
+        api_host = pulumi.Output.from_input(args.api_endpoint).apply(
+            lambda endpoint: endpoint.removeprefix("https://").rstrip("/")
+        )
+        distribution = aws.cloudfront.Distribution(
+            f"{name}-cdn",
+            enabled=True,
+            comment=f"Short links via {args.hostname}",
+            aliases=[args.hostname],
+            default_root_object="index.html",
+            http_version="http2and3",
+            is_ipv6_enabled=True,
+            price_class="PriceClass_All",
+            web_acl_id=args.web_acl_arn,
+            origins=[
+                {
+                    "origin_id": "static-site",
+                    "domain_name": bucket.bucket_regional_domain_name,
+                    "origin_access_control_id": access.id,
+                },
+                {
+                    "origin_id": "api",
+                    "domain_name": api_host,
+                    "custom_origin_config": {
+                        "http_port": 80,
+                        "https_port": 443,
+                        "origin_protocol_policy": "https-only",
+                        "origin_ssl_protocols": ["TLSv1.2"],
+                    },
+                    "custom_headers": [{"name": ORIGIN_VERIFY_HEADER, "value": args.origin_verify}],
+                },
+            ],
+            default_cache_behavior={
+                "target_origin_id": "api",
+                "viewer_protocol_policy": "redirect-to-https",
+                # Every method reaches the function, which answers 405 to all but GET/HEAD.
+                "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+                "cached_methods": ["GET", "HEAD"],
+                "cache_policy_id": redirects.id,
+                "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST_POLICY,
+                "compress": False,
+            },
+            ordered_cache_behaviors=[
+                {
+                    "path_pattern": pattern,
+                    "target_origin_id": "static-site",
+                    "viewer_protocol_policy": "redirect-to-https",
+                    "allowed_methods": ["GET", "HEAD"],
+                    "cached_methods": ["GET", "HEAD"],
+                    "cache_policy_id": CACHING_OPTIMIZED_POLICY,
+                    "compress": True,
+                }
+                for pattern in static_path_patterns()
+            ],
+            custom_error_responses=[
+                {
+                    "error_code": 404,
+                    "response_code": 404,
+                    "response_page_path": NOT_FOUND_PAGE,
+                    "error_caching_min_ttl": 60,
+                }
+            ],
+            restrictions={"geo_restriction": {"restriction_type": "none"}},
+            viewer_certificate={
+                "acm_certificate_arn": args.certificate_arn,
+                "ssl_support_method": "sni-only",
+                "minimum_protocol_version": "TLSv1.2_2021",
+            },
+            opts=in_edge,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-static",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.arn, distribution.arn).apply(
+                lambda arns: json.dumps(static_site_bucket_policy(arns[0], arns[1]))
+            ),
+            opts=in_region,
+        )
+        cloudflare.DnsRecord(
+            f"{name}-hostname",
+            zone_id=args.cloudflare_zone_id,
+            name=args.hostname,
+            type="CNAME",
+            content=distribution.domain_name,
+            ttl=300,
+            proxied=False,  # the load balancer in front is proxied; this is its origin
+            comment="Regional CloudFront distribution (a Cloudflare load-balancer origin)",
+            opts=pulumi.ResourceOptions(parent=self, provider=args.cloudflare_provider),
+        )
+
+        self.domain_name = distribution.domain_name
+        self.distribution_arn = distribution.arn
+        self.register_outputs({"domain_name": distribution.domain_name, "hostname": args.hostname})

@@ -1,0 +1,94 @@
+"""GithubDeployAccess: GitHub Actions reaches this stack's account with OIDC, no stored keys.
+
+- The account's identity provider for token.actions.githubusercontent.com
+  (audience sts.amazonaws.com).
+- A deploy role for `pulumi up`, and a publisher role that may only write the
+  link index; both trust only jobs of this repository that run in the GitHub
+  environment named like the stack (`sub` = repo:<owner/repo>:environment:<stack>).
+- The deploy role has AWS's PowerUserAccess (everything but IAM) plus IAM for
+  this stack's own roles. It cannot change itself: its own and the publisher's
+  definitions are applied by an administrator (docs/deploy.md, bootstrap).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.planning import (
+    GITHUB_AUDIENCE,
+    GITHUB_OIDC_URL,
+    deploy_iam_policy,
+    github_trust_policy,
+    publisher_policy,
+    resource_name,
+)
+
+POWER_USER_POLICY = "arn:aws:iam::aws:policy/PowerUserAccess"
+
+
+@dataclass
+class GithubDeployAccessArgs:
+    stack: str
+    account_id: str
+    repository: str
+    """owner/repository on GitHub."""
+    index_bucket_arn: pulumi.Input[str]
+    """The primary region's link-index bucket (the publisher writes there)."""
+    index_key: str
+
+
+class GithubDeployAccess(pulumi.ComponentResource):
+    deploy_role_arn: pulumi.Output[str]
+    publisher_role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GithubDeployAccessArgs, opts: pulumi.ResourceOptions):
+        super().__init__("golinks:ci:GithubDeployAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-github",
+            url=GITHUB_OIDC_URL,
+            client_id_lists=[GITHUB_AUDIENCE],
+            opts=child,
+        )
+        trust = provider.arn.apply(
+            lambda arn: json.dumps(github_trust_policy(arn, args.repository, args.stack))
+        )
+        deploy = aws.iam.Role(
+            f"{name}-deploy",
+            name=resource_name(args.stack, "deploy"),
+            description=f"pulumi up for stack {args.stack}, from GitHub Actions",
+            assume_role_policy=trust,
+            max_session_duration=7200,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-deploy-power-user", role=deploy.name, policy_arn=POWER_USER_POLICY, opts=child
+        )
+        aws.iam.RolePolicy(
+            f"{name}-deploy-iam",
+            role=deploy.id,
+            policy=json.dumps(deploy_iam_policy(args.account_id, args.stack)),
+            opts=child,
+        )
+        publisher = aws.iam.Role(
+            f"{name}-publish",
+            name=resource_name(args.stack, "publish"),
+            description=f"Publishes the link index of stack {args.stack}, from GitHub Actions",
+            assume_role_policy=trust,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-publish",
+            role=publisher.id,
+            policy=pulumi.Output.from_input(args.index_bucket_arn).apply(
+                lambda arn: json.dumps(publisher_policy(arn, args.index_key))
+            ),
+            opts=child,
+        )
+        self.deploy_role_arn = deploy.arn
+        self.publisher_role_arn = publisher.arn
+        self.register_outputs({"deploy_role_arn": deploy.arn, "publisher_role_arn": publisher.arn})

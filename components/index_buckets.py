@@ -1,0 +1,136 @@
+"""LinkIndexBuckets: the published link index, in every region.
+
+CI writes the index to the primary region's bucket; S3 replication copies it
+to every other region's bucket, where each region's redirect function falls
+back to it when Redis cannot answer. All buckets are versioned (a bad publish
+is a rollback away), encrypted, and closed to the public.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.planning import bucket_name, replication_policy, resource_name, service_trust_policy
+
+
+@dataclass
+class LinkIndexBucketsArgs:
+    stack: str
+    account_id: str
+    primary_region: str
+    providers: dict[str, pulumi.ProviderResource]
+    """One AWS provider per region; each region gets a bucket."""
+    index_key: str = "index/links.json"
+
+
+class LinkIndexBuckets(pulumi.ComponentResource):
+    bucket_names: dict[str, pulumi.Output[str]]
+    bucket_arns: dict[str, pulumi.Output[str]]
+    index_key: str
+
+    def __init__(
+        self, name: str, args: LinkIndexBucketsArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("golinks:storage:LinkIndexBuckets", name, None, opts)
+        self.index_key = args.index_key
+        buckets: dict[str, aws.s3.Bucket] = {}
+        versionings = []
+        for region, provider in args.providers.items():
+            in_region = pulumi.ResourceOptions(parent=self, provider=provider)
+            bucket = aws.s3.Bucket(
+                f"{name}-{region}",
+                bucket=bucket_name(args.stack, "index", region, args.account_id),
+                opts=in_region,
+            )
+            versionings.append(
+                aws.s3.BucketVersioning(
+                    f"{name}-{region}",
+                    bucket=bucket.id,
+                    versioning_configuration={"status": "Enabled"},
+                    opts=in_region,
+                )
+            )
+            private_bucket(f"{name}-{region}", bucket, in_region)
+            buckets[region] = bucket
+
+        primary = buckets[args.primary_region]
+        others = [b for region, b in buckets.items() if region != args.primary_region]
+        if others:
+            in_primary = pulumi.ResourceOptions(
+                parent=self, provider=args.providers[args.primary_region]
+            )
+            role = aws.iam.Role(
+                f"{name}-replication",
+                name=resource_name(args.stack, "index-replication"),
+                assume_role_policy=json.dumps(
+                    service_trust_policy("s3.amazonaws.com", args.account_id)
+                ),
+                opts=in_primary,
+            )
+            aws.iam.RolePolicy(
+                f"{name}-replication",
+                role=role.id,
+                policy=pulumi.Output.all(primary.arn, *[b.arn for b in others]).apply(
+                    lambda arns: json.dumps(replication_policy(arns[0], list(arns[1:])))
+                ),
+                opts=in_primary,
+            )
+            aws.s3.BucketReplicationConfig(
+                f"{name}-replication",
+                bucket=primary.id,
+                role=role.arn,
+                rules=[
+                    {
+                        "id": f"to-{region}",
+                        "status": "Enabled",
+                        "priority": priority,
+                        "filter": {"prefix": args.index_key},
+                        "delete_marker_replication": {"status": "Enabled"},
+                        "destination": {"bucket": bucket.arn, "storage_class": "STANDARD"},
+                    }
+                    for priority, (region, bucket) in enumerate(
+                        (r, b) for r, b in buckets.items() if r != args.primary_region
+                    )
+                ],
+                # S3 refuses replication until versioning is on at both ends.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.providers[args.primary_region],
+                    depends_on=versionings,
+                ),
+            )
+
+        self.bucket_names = {region: bucket.bucket for region, bucket in buckets.items()}
+        self.bucket_arns = {region: bucket.arn for region, bucket in buckets.items()}
+        self.register_outputs({"bucket_names": self.bucket_names, "index_key": args.index_key})
+
+
+def private_bucket(name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> None:
+    """No public access of any kind, objects owned by the bucket owner, encrypted at rest."""
+    aws.s3.BucketPublicAccessBlock(
+        name,
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    aws.s3.BucketOwnershipControls(
+        name, bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        name,
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
+                "bucket_key_enabled": True,
+            }
+        ],
+        opts=opts,
+    )

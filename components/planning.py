@@ -1,0 +1,377 @@
+"""Pure planning for the topology: names, address plans, region facts, IAM documents.
+
+No Pulumi here: every function takes plain values and returns plain values,
+so each is tested on its own (tests/unit/test_planning.py) and the components
+stay declarative.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from functions.links.model import HEALTH_PATH, ROOT_FILES, STATIC_PREFIX
+
+PROJECT = "golinks"
+#: CloudFront's WAF web ACLs and ACM certificates live here, whatever the regions.
+EDGE_REGION = "us-east-1"
+GLOBAL_DATASTORE_MAX_SECONDARIES = 2
+CACHE_PORT = 6379
+HTTPS_PORT = 443
+AVAILABILITY_ZONES = ("a", "b")
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+#: AWS accounts publishing the arm64 "AWS Parameters and Secrets Lambda Extension"
+#: layer, per region (AWS Systems Manager user guide, "AWS Parameters and Secrets
+#: Lambda Extension ARNs"). The regions where it exists for arm64 are the
+#: regions this service supports.
+SECRETS_EXTENSION_ACCOUNTS = {
+    "us-east-1": "177933569100",
+    "us-east-2": "590474943231",
+    "us-west-2": "345057560386",
+    "eu-west-1": "015030872274",
+    "eu-west-2": "133256977650",
+    "eu-central-1": "187925254637",
+    "ap-southeast-1": "044395824272",
+    "ap-southeast-2": "665172237481",
+    "ap-northeast-1": "133490724326",
+    "ap-south-1": "176022468876",
+}
+SUPPORTED_REGIONS = tuple(SECRETS_EXTENSION_ACCOUNTS)
+
+
+_DIRECTIONS = {
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "central": "c",
+    "northeast": "ne",
+    "southeast": "se",
+    "northwest": "nw",
+    "southwest": "sw",
+}
+
+
+def short_region(region: str) -> str:
+    """eu-west-1 -> euw1, ap-southeast-1 -> apse1: short and unique, for ElastiCache ids."""
+    area, direction, number = region.split("-")
+    return f"{area}{_DIRECTIONS[direction]}{number}"
+
+
+def resource_name(stack: str, *parts: str) -> str:
+    """golinks-<stack>-<parts...>, the prefix of every physical name."""
+    return "-".join((PROJECT, stack, *parts))
+
+
+def bucket_name(stack: str, purpose: str, region: str, account_id: str) -> str:
+    """S3 names are global: the account id keeps three stacks' buckets apart."""
+    name = f"{PROJECT}-{stack}-{purpose}-{region}-{account_id}"
+    if len(name) > 63:
+        raise ValueError(f"bucket name {name!r} is longer than S3's 63 characters")
+    return name
+
+
+def vpc_cidr(base: str, region_index: int) -> str:
+    """Each region's VPC takes the next /16 after `base`, so they could be peered later."""
+    network = ipaddress.ip_network(base)
+    return str(ipaddress.ip_network((int(network.network_address) + (region_index << 16), 16)))
+
+
+def subnet_plan(region: str, cidr: str) -> list[tuple[str, str]]:
+    """Private subnets (availability zone, /20 block), one per zone in AVAILABILITY_ZONES."""
+    blocks = ipaddress.ip_network(cidr).subnets(new_prefix=20)
+    return [(f"{region}{zone}", str(next(blocks))) for zone in AVAILABILITY_ZONES]
+
+
+def regional_hostname(region: str, domain: str) -> str:
+    """The one alias of a region's CloudFront distribution (an alias can belong to one only)."""
+    return f"{region}.{domain}"
+
+
+def secrets_extension_layer_arn(region: str, version: int) -> str:
+    account = SECRETS_EXTENSION_ACCOUNTS[region]
+    return (
+        f"arn:aws:lambda:{region}:{account}:layer:"
+        f"AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:{version}"
+    )
+
+
+def static_path_patterns() -> list[str]:
+    """CloudFront path patterns served from the static-site bucket; the rest is the API."""
+    return ["/", "/index.html", f"/{STATIC_PREFIX}/*", *(f"/{name}" for name in sorted(ROOT_FILES))]
+
+
+HEALTH_ROUTE = f"GET /{HEALTH_PATH}"
+
+
+# -- IAM documents -------------------------------------------------------------------
+
+
+def _document(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def service_trust_policy(service: str, account_id: str | None = None) -> dict:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if account_id:  # confused-deputy guard for services acting on our behalf
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return _document(statement)
+
+
+def function_policy(
+    *,
+    log_group_arn: str,
+    secret_arn: str,
+    index_bucket_arn: str,
+    index_key: str,
+) -> dict:
+    """What a function may do: log, read its secret, read the link index. Nothing else."""
+    return _document(
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        },
+        {
+            "Sid": "ServiceSecret",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arn,
+        },
+        {
+            "Sid": "LinkIndex",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{index_bucket_arn}/{index_key}",
+        },
+        {
+            # A function in a VPC manages its network interfaces; AWS defines no
+            # resource-level permissions for these actions, so Resource must be "*".
+            "Sid": "VpcNetworkInterfaces",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            "Resource": "*",
+        },
+        {
+            # X-Ray's trace-ingestion actions take no resource ARN either.
+            "Sid": "Tracing",
+            "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*",
+        },
+    )
+
+
+def static_site_bucket_policy(bucket_arn: str, distribution_arn: str) -> dict:
+    """Only this distribution may read (and list, so a missing page is a 404, not a 403)."""
+    condition = {"StringEquals": {"AWS:SourceArn": distribution_arn}}
+    principal = {"Service": "cloudfront.amazonaws.com"}
+    return _document(
+        {
+            "Sid": "CloudFrontReadsObjects",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": condition,
+        },
+        {
+            "Sid": "CloudFrontListsForNotFound",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": condition,
+        },
+    )
+
+
+def replication_policy(source_bucket_arn: str, destination_bucket_arns: list[str]) -> dict:
+    """S3 replication of the index bucket: read versions here, replicate there."""
+    return _document(
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+            "Resource": source_bucket_arn,
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObjectVersionForReplication",
+                "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionTagging",
+            ],
+            "Resource": f"{source_bucket_arn}/*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+            "Resource": [f"{arn}/*" for arn in destination_bucket_arns],
+        },
+    )
+
+
+GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+
+
+def github_subject(repository: str, environment: str) -> str:
+    """The `sub` claim of a job bound to a GitHub environment."""
+    return f"repo:{repository}:environment:{environment}"
+
+
+def github_trust_policy(provider_arn: str, repository: str, environment: str) -> dict:
+    """Only jobs of this repository running in this stack's GitHub environment."""
+    return _document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{GITHUB_OIDC_HOST}:aud": GITHUB_AUDIENCE,
+                    f"{GITHUB_OIDC_HOST}:sub": github_subject(repository, environment),
+                }
+            },
+        }
+    )
+
+
+def publisher_policy(index_bucket_arn: str, index_key: str) -> dict:
+    """Link publishing: write (and read back) the index object, nothing else."""
+    return _document(
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{index_bucket_arn}/{index_key}",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketVersioning", "s3:ListBucket"],
+            "Resource": index_bucket_arn,
+        },
+    )
+
+
+def deploy_iam_policy(account_id: str, stack: str) -> dict:
+    """IAM for `pulumi up`, limited to this stack's own roles and policies.
+
+    The deploy role's other permissions come from AWS's PowerUserAccess, which
+    excludes IAM; this grants back only what the program manages, by name, and
+    lets it pass roles only to the services that use them.
+    """
+    roles = f"arn:aws:iam::{account_id}:role/{resource_name(stack)}-*"
+    access_roles = [
+        f"arn:aws:iam::{account_id}:role/{resource_name(stack, purpose)}"
+        for purpose in ("deploy", "publish")
+    ]
+    return _document(
+        {
+            # The roles CI assumes are changed by an administrator only, so the
+            # deploy role can never widen its own (or the publisher's) rights.
+            "Sid": "NeverItself",
+            "Effect": "Deny",
+            "Action": [
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+                "iam:DeleteRole",
+                "iam:PutRolePermissionsBoundary",
+                "iam:DeleteRolePermissionsBoundary",
+            ],
+            "Resource": access_roles,
+        },
+        {
+            "Sid": "OwnRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:GetRole",
+                "iam:UpdateRole",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+            ],
+            "Resource": roles,
+        },
+        {
+            "Sid": "PassOwnRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": roles,
+            "Condition": {
+                "StringEquals": {
+                    "iam:PassedToService": ["lambda.amazonaws.com", "s3.amazonaws.com"]
+                }
+            },
+        },
+        {
+            "Sid": "GithubIdentityProvider",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetOpenIDConnectProvider",
+                "iam:TagOpenIDConnectProvider",
+                "iam:UpdateOpenIDConnectProviderThumbprint",
+            ],
+            "Resource": f"arn:aws:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}",
+        },
+        {
+            "Sid": "ServiceLinkedRoles",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": f"arn:aws:iam::{account_id}:role/aws-service-role/*",
+            "Condition": {
+                "StringEquals": {
+                    "iam:AWSServiceName": [
+                        "elasticache.amazonaws.com",
+                        "replication.s3.amazonaws.com",
+                    ]
+                }
+            },
+        },
+    )

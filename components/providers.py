@@ -1,0 +1,47 @@
+"""Explicit providers: one AWS provider per region, us-east-1 for the edge, and Cloudflare.
+
+Every component receives the provider(s) it needs; nothing relies on a default
+provider or on `aws.config.region`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
+
+from components.config import StackConfig
+from components.planning import EDGE_REGION, PROJECT
+
+
+@dataclass(frozen=True)
+class Providers:
+    regions: dict[str, aws.Provider]
+    edge: aws.Provider  # CloudFront's WAF and certificates (us-east-1)
+    cloudflare: cloudflare.Provider
+
+    def options(self, region: str) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(provider=self.regions[region])
+
+
+def make_providers(config: StackConfig) -> Providers:
+    tags = aws.ProviderDefaultTagsArgs(
+        tags={"project": PROJECT, "stack": config.stack, "managed-by": "pulumi"}
+    )
+
+    def aws_provider(name: str, region: str) -> aws.Provider:
+        return aws.Provider(
+            name,
+            region=region,
+            allowed_account_ids=[config.account_id],
+            default_tags=tags,
+        )
+
+    return Providers(
+        regions={region: aws_provider(f"aws-{region}", region) for region in config.regions},
+        edge=aws_provider("aws-edge", EDGE_REGION),
+        # The API token comes from CLOUDFLARE_API_TOKEN, never from stack files.
+        cloudflare=cloudflare.Provider("cloudflare"),
+    )

@@ -1,0 +1,342 @@
+"""RegionalApi: one region's functions behind an HTTP API, with logs, alarms and least privilege.
+
+- `redirect` answers `$default`, `health` answers `GET /healthz`; in the primary
+  region `sync` is notified by the index bucket. All three run the shared
+  archive on arm64 in the region's VPC and read the service secret through the
+  Parameters and Secrets extension.
+- The HTTP API has access logs and throttling; it carries no WAF (HTTP APIs
+  cannot), so CloudFront's WAF plus the origin-verify check in the function
+  guard it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.planning import HEALTH_ROUTE, function_policy, service_trust_policy
+from lambda_package import LAMBDA_RUNTIME
+
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "time": "$context.requestTimeEpoch",
+        "method": "$context.httpMethod",
+        "path": "$context.path",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+    }
+)
+
+
+@dataclass
+class RegionalApiArgs:
+    stack: str
+    region: str
+    primary_region: str
+    account_id: str
+    name: str
+    """Physical name prefix, e.g. golinks-prod-euw1."""
+    archive: pulumi.Archive
+    """The shared function archive (lambda_package)."""
+    subnet_ids: list[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    reader_endpoint: pulumi.Input[str]
+    """This region's cache reader endpoint (redirect and health read here)."""
+    writer_endpoint: pulumi.Input[str] | None
+    """The primary's writer endpoint; set in the primary region only (sync writes here)."""
+    secret_arn: pulumi.Input[str]
+    index_bucket_name: pulumi.Input[str]
+    index_bucket_arn: pulumi.Input[str]
+    index_key: str
+    secrets_extension_layer_arn: str
+    cache_replication_group_id: pulumi.Input[str]
+    memory_mb: int = 512
+    log_retention_days: int = 30
+    redirect_cache_seconds: int = 300
+    throttle_burst: int = 2000
+    """API Gateway burst limit (requests)."""
+    throttle_rate: float = 5000
+    """API Gateway steady-state limit (requests per second)."""
+    latency_alarm_ms: float = 50
+    """p99 function duration that raises the latency alarm."""
+    alarm_email: str = ""
+    """Where alarms are mailed (empty: alarms only show in CloudWatch)."""
+
+
+class RegionalApi(pulumi.ComponentResource):
+    api_endpoint: pulumi.Output[str]
+    api_id: pulumi.Output[str]
+    function_names: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: RegionalApiArgs, opts: pulumi.ResourceOptions):
+        super().__init__("golinks:api:RegionalApi", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        is_primary = args.region == args.primary_region
+        if is_primary != (args.writer_endpoint is not None):
+            raise ValueError("writer_endpoint is for the primary region, and required there")
+
+        common_env = {
+            "SERVICE_SECRET_ARN": args.secret_arn,
+            "LINK_INDEX_BUCKET": args.index_bucket_name,
+            "LINK_INDEX_KEY": args.index_key,
+            "PRIMARY_REGION": args.primary_region,
+        }
+        reader_url = pulumi.Output.concat("rediss://", args.reader_endpoint, ":6379/0")
+        functions = {
+            "redirect": self._function(
+                name,
+                args,
+                "redirect",
+                "functions.redirect.handler",
+                timeout=5,
+                env={
+                    **common_env,
+                    "REDIS_URL": reader_url,
+                    "REDIRECT_CACHE_SECONDS": str(args.redirect_cache_seconds),
+                },
+            ),
+            "health": self._function(
+                name,
+                args,
+                "health",
+                "functions.health.handler",
+                timeout=5,
+                env={**common_env, "REDIS_URL": reader_url},
+            ),
+        }
+        if is_primary:
+            writer_url = pulumi.Output.concat("rediss://", args.writer_endpoint, ":6379/0")
+            functions["sync"] = self._function(
+                name,
+                args,
+                "sync",
+                "functions.sync.handler",
+                timeout=300,
+                env={**common_env, "REDIS_URL": writer_url},
+                memory_mb=max(args.memory_mb, 1024),
+            )
+
+        api = aws.apigatewayv2.Api(
+            f"{name}-api",
+            name=args.name,
+            protocol_type="HTTP",
+            description="Short-link redirects (behind CloudFront)",
+            opts=child,
+        )
+        for function_name, route_key in (("redirect", "$default"), ("health", HEALTH_ROUTE)):
+            function = functions[function_name]
+            integration = aws.apigatewayv2.Integration(
+                f"{name}-{function_name}",
+                api_id=api.id,
+                integration_type="AWS_PROXY",
+                integration_uri=function.invoke_arn,
+                payload_format_version="2.0",
+                timeout_milliseconds=6000,
+                opts=child,
+            )
+            aws.apigatewayv2.Route(
+                f"{name}-{function_name}",
+                api_id=api.id,
+                route_key=route_key,
+                target=pulumi.Output.concat("integrations/", integration.id),
+                opts=child,
+            )
+            aws.lambda_.Permission(
+                f"{name}-{function_name}-from-api",
+                action="lambda:InvokeFunction",
+                function=function.name,
+                principal="apigateway.amazonaws.com",
+                source_arn=pulumi.Output.concat(api.execution_arn, "/*/*"),
+                opts=child,
+            )
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-api-access",
+            name=f"/golinks/{args.stack}/{args.region}/api-access",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        aws.apigatewayv2.Stage(
+            f"{name}-default",
+            api_id=api.id,
+            name="$default",
+            auto_deploy=True,
+            access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            default_route_settings={
+                "throttling_burst_limit": args.throttle_burst,
+                "throttling_rate_limit": args.throttle_rate,
+            },
+            opts=child,
+        )
+        if is_primary:
+            self._notify_sync(name, args, functions["sync"])
+        self._alarms(name, args, api, functions)
+
+        self.api_endpoint = api.api_endpoint
+        self.api_id = api.id
+        self.function_names = {key: function.name for key, function in functions.items()}
+        self.register_outputs({"api_endpoint": api.api_endpoint, "functions": self.function_names})
+
+    def _function(
+        self,
+        name: str,
+        args: RegionalApiArgs,
+        purpose: str,
+        handler: str,
+        *,
+        timeout: int,
+        env: dict,
+        memory_mb: int | None = None,
+    ) -> aws.lambda_.Function:
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = f"{args.name}-{purpose}"
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-{purpose}",
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-{purpose}",
+            name=function_name,
+            assume_role_policy=json.dumps(service_trust_policy("lambda.amazonaws.com")),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-{purpose}",
+            role=role.id,
+            policy=pulumi.Output.all(logs.arn, args.secret_arn, args.index_bucket_arn).apply(
+                lambda arns: json.dumps(
+                    function_policy(
+                        log_group_arn=arns[0],
+                        secret_arn=arns[1],
+                        index_bucket_arn=arns[2],
+                        index_key=args.index_key,
+                    )
+                )
+            ),
+            opts=child,
+        )
+        return aws.lambda_.Function(
+            f"{name}-{purpose}",
+            name=function_name,
+            role=role.arn,
+            runtime=LAMBDA_RUNTIME,
+            architectures=["arm64"],
+            handler=handler,
+            code=args.archive,
+            memory_size=memory_mb or args.memory_mb,
+            timeout=timeout,
+            layers=[args.secrets_extension_layer_arn],
+            environment={"variables": env},
+            vpc_config={
+                "subnet_ids": args.subnet_ids,
+                "security_group_ids": [args.security_group_id],
+            },
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "Text", "log_group": logs.name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs]),
+        )
+
+    def _notify_sync(self, name: str, args: RegionalApiArgs, sync: aws.lambda_.Function) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        permission = aws.lambda_.Permission(
+            f"{name}-sync-from-s3",
+            action="lambda:InvokeFunction",
+            function=sync.name,
+            principal="s3.amazonaws.com",
+            source_arn=args.index_bucket_arn,
+            source_account=args.account_id,
+            opts=child,
+        )
+        aws.s3.BucketNotification(
+            f"{name}-index-published",
+            bucket=args.index_bucket_name,
+            lambda_functions=[
+                {
+                    "lambda_function_arn": sync.arn,
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter_prefix": args.index_key,
+                }
+            ],
+            # S3 validates the destination when the notification is saved.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        )
+
+    def _alarms(self, name: str, args: RegionalApiArgs, api, functions: dict) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        actions = []
+        if args.alarm_email:
+            topic = aws.sns.Topic(f"{name}-alarms", name=f"{args.name}-alarms", opts=child)
+            aws.sns.TopicSubscription(
+                f"{name}-alarms-email",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=args.alarm_email,
+                opts=child,
+            )
+            actions = [topic.arn]
+
+        def alarm(suffix: str, description: str, **settings) -> None:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}",
+                name=f"{args.name}-{suffix}",
+                alarm_description=description,
+                evaluation_periods=settings.pop("evaluation_periods", 3),
+                period=60,
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=child,
+                **settings,
+            )
+
+        alarm(
+            "api-5xx",
+            "The regional API answers with server errors",
+            namespace="AWS/ApiGateway",
+            metric_name="5xx",
+            statistic="Sum",
+            dimensions={"ApiId": api.id, "Stage": "$default"},
+            comparison_operator="GreaterThanThreshold",
+            threshold=5,
+        )
+        alarm(
+            "redirect-p99",
+            f"Redirect p99 above {args.latency_alarm_ms} ms",
+            namespace="AWS/Lambda",
+            metric_name="Duration",
+            extended_statistic="p99",
+            dimensions={"FunctionName": functions["redirect"].name},
+            comparison_operator="GreaterThanThreshold",
+            threshold=args.latency_alarm_ms,
+        )
+        for purpose, function in functions.items():
+            alarm(
+                f"{purpose}-throttles",
+                f"The {purpose} function is being throttled",
+                namespace="AWS/Lambda",
+                metric_name="Throttles",
+                statistic="Sum",
+                dimensions={"FunctionName": function.name},
+                evaluation_periods=1,
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+            )
+        if args.region != args.primary_region:
+            alarm(
+                "replication-lag",
+                "Global Datastore replication to this region lags > 2 s",
+                namespace="AWS/ElastiCache",
+                metric_name="GlobalDatastoreReplicationLag",
+                statistic="Maximum",
+                dimensions={"ReplicationGroupId": args.cache_replication_group_id},
+                comparison_operator="GreaterThanThreshold",
+                threshold=2,
+            )

@@ -1,0 +1,157 @@
+"""RegionalNetwork: a private VPC for one region's functions and cache. No NAT, no internet.
+
+Functions reach S3 through a gateway endpoint and Secrets Manager through an
+interface endpoint; the cache accepts only the functions on its port. Security
+group rules are standalone resources (the groups carry no inline rules, so the
+provider drops AWS's default allow-all egress).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.planning import CACHE_PORT, HTTPS_PORT, subnet_plan
+
+
+@dataclass
+class RegionalNetworkArgs:
+    region: str
+    """AWS region, e.g. eu-west-1 (the provider in opts must be for this region)."""
+    name: str
+    """Physical name prefix, e.g. golinks-prod-euw1."""
+    cidr: str
+    """The VPC's block, e.g. 10.40.0.0/16; split into one private /20 per availability zone."""
+
+
+class RegionalNetwork(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    subnet_ids: list[pulumi.Output[str]]
+    function_security_group_id: pulumi.Output[str]
+    cache_security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RegionalNetworkArgs, opts: pulumi.ResourceOptions):
+        super().__init__("golinks:network:RegionalNetwork", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,  # the Secrets Manager endpoint's private DNS needs it
+            tags={"Name": args.name},
+            opts=child,
+        )
+        routes = aws.ec2.RouteTable(
+            f"{name}-private", vpc_id=vpc.id, tags={"Name": f"{args.name}-private"}, opts=child
+        )
+        self.subnet_ids = []
+        for zone, block in subnet_plan(args.region, args.cidr):
+            subnet = aws.ec2.Subnet(
+                f"{name}-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=block,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{args.name}-{zone}"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-{zone}", subnet_id=subnet.id, route_table_id=routes.id, opts=child
+            )
+            self.subnet_ids.append(subnet.id)
+
+        s3 = aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{args.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[routes.id],
+            opts=child,
+        )
+        functions = aws.ec2.SecurityGroup(
+            f"{name}-functions",
+            vpc_id=vpc.id,
+            description="Lambda functions: out to the cache, S3 and Secrets Manager only",
+            opts=child,
+        )
+        cache = aws.ec2.SecurityGroup(
+            f"{name}-cache", vpc_id=vpc.id, description="Cache nodes", opts=child
+        )
+        endpoints = aws.ec2.SecurityGroup(
+            f"{name}-endpoints", vpc_id=vpc.id, description="Interface endpoints", opts=child
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-cache-from-functions",
+            security_group_id=cache.id,
+            referenced_security_group_id=functions.id,
+            ip_protocol="tcp",
+            from_port=CACHE_PORT,
+            to_port=CACHE_PORT,
+            description="Redis protocol from the functions",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-functions-to-cache",
+            security_group_id=functions.id,
+            referenced_security_group_id=cache.id,
+            ip_protocol="tcp",
+            from_port=CACHE_PORT,
+            to_port=CACHE_PORT,
+            description="Redis protocol to the cache",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-functions-to-s3",
+            security_group_id=functions.id,
+            prefix_list_id=s3.prefix_list_id,
+            ip_protocol="tcp",
+            from_port=HTTPS_PORT,
+            to_port=HTTPS_PORT,
+            description="HTTPS to S3 through the gateway endpoint",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-functions-to-endpoints",
+            security_group_id=functions.id,
+            referenced_security_group_id=endpoints.id,
+            ip_protocol="tcp",
+            from_port=HTTPS_PORT,
+            to_port=HTTPS_PORT,
+            description="HTTPS to interface endpoints",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-from-functions",
+            security_group_id=endpoints.id,
+            referenced_security_group_id=functions.id,
+            ip_protocol="tcp",
+            from_port=HTTPS_PORT,
+            to_port=HTTPS_PORT,
+            description="HTTPS from the functions",
+            opts=child,
+        )
+        aws.ec2.VpcEndpoint(
+            f"{name}-secretsmanager",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{args.region}.secretsmanager",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=self.subnet_ids,
+            security_group_ids=[endpoints.id],
+            opts=child,
+        )
+
+        self.vpc_id = vpc.id
+        self.function_security_group_id = functions.id
+        self.cache_security_group_id = cache.id
+        self.register_outputs(
+            {
+                "vpc_id": vpc.id,
+                "subnet_ids": self.subnet_ids,
+                "function_security_group_id": functions.id,
+                "cache_security_group_id": cache.id,
+            }
+        )

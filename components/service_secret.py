@@ -1,0 +1,60 @@
+"""ServiceSecrets: the cache AUTH token and the origin-verify value, in every region.
+
+Both are generated here and stored as one JSON secret per region, which the
+functions read through the Parameters and Secrets extension; they never appear
+in a function's environment. The origin-verify value is also what CloudFront
+sends as the x-origin-verify header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+
+@dataclass
+class ServiceSecretsArgs:
+    name: str
+    """Secret name in every region, e.g. golinks-prod/service."""
+    providers: dict[str, pulumi.ProviderResource]
+    """One AWS provider per region that needs the secret."""
+
+
+class ServiceSecrets(pulumi.ComponentResource):
+    redis_auth_token: pulumi.Output[str]
+    origin_verify: pulumi.Output[str]
+    secret_arns: dict[str, pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: ServiceSecretsArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("golinks:security:ServiceSecrets", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # ElastiCache AUTH tokens: 16-128 printable characters without @ " / or spaces.
+        auth = random.RandomPassword(f"{name}-redis-auth", length=64, special=False, opts=child)
+        origin = random.RandomPassword(
+            f"{name}-origin-verify", length=48, special=False, opts=child
+        )
+        value = pulumi.Output.json_dumps(
+            {"redis_auth_token": auth.result, "origin_verify": origin.result}
+        )
+        self.secret_arns = {}
+        for region, provider in args.providers.items():
+            in_region = pulumi.ResourceOptions(parent=self, provider=provider)
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{region}",
+                name=args.name,
+                description="Cache AUTH token and CloudFront origin-verify value",
+                recovery_window_in_days=7,
+                opts=in_region,
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-{region}", secret_id=secret.id, secret_string=value, opts=in_region
+            )
+            self.secret_arns[region] = secret.arn
+        self.redis_auth_token = pulumi.Output.secret(auth.result)
+        self.origin_verify = pulumi.Output.secret(origin.result)
+        self.register_outputs({"secret_arns": self.secret_arns})

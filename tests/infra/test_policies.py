@@ -1,0 +1,260 @@
+"""Every policy holds for every stack, and each one catches a deliberately broken variant."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import policies
+from .conftest import STACKS
+from .harness import Deployment, Resource
+
+FUNCTION = policies.FUNCTION
+
+
+@pytest.mark.parametrize("policy", policies.ALL_POLICIES, ids=lambda p: p.__name__)
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stack_satisfies_the_policy(deployments, stack, policy):
+    violations = policy(deployments[stack])
+    assert violations == [], "\n".join(violations)
+
+
+def first(d: Deployment, type_: str, where=lambda r: True) -> Resource:
+    return next(r for r in d.of_type(type_) if where(r))
+
+
+def function(d: Deployment, purpose: str, region: str | None = None) -> Resource:
+    return first(
+        d,
+        FUNCTION,
+        lambda f: (
+            f["name"].endswith(f"-{purpose}") and (region is None or f.provider_region == region)
+        ),
+    )
+
+
+def added(d: Deployment, type_: str, **inputs) -> None:
+    urn = f"urn:pulumi:{d.stack}::golinks::{type_}::added"
+    d.resources.append(
+        Resource(
+            urn=urn,
+            id="added",
+            type=type_,
+            name="added",
+            inputs=inputs,
+            outputs={},
+            parent="",
+            provider_region="eu-west-1",
+            dependencies=[],
+            custom=True,
+        )
+    )
+
+
+def _api_origin(d):
+    dist = first(d, policies.DISTRIBUTION)
+    return next(o for o in dist["origins"] if o["origin_id"] == "api")
+
+
+def _second_alias(d):
+    one, two = d.of_type(policies.DISTRIBUTION)[:2]
+    two.inputs["aliases"] = list(one["aliases"])
+
+
+def _secondary(d):
+    return first(d, policies.REPLICATION_GROUP, lambda g: g["global_replication_group_id"])
+
+
+def _deploy_policy(d):
+    return first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-deploy"))
+
+
+def _statement(resource: Resource, key="policy", index=0) -> dict:
+    document = resource.policy_document(key)
+    mutate = document["Statement"][index]
+    resource.inputs[key] = document  # policy_document reads dicts as they are
+    return mutate
+
+
+BREAKAGES = {
+    "one_distribution_per_alias": [
+        _second_alias,
+        lambda d: (
+            first(d, policies.DISTRIBUTION)
+            .inputs["aliases"]
+            .append(d.exports["url"].removeprefix("https://"))
+        ),
+    ],
+    "api_only_through_cloudfront": [
+        lambda d: _api_origin(d).update(custom_headers=[]),
+        lambda d: added(d, "aws:wafv2/webAclAssociation:WebAclAssociation", resource_arn="api"),
+        lambda d: first(d, policies.DISTRIBUTION).inputs.update(web_acl_id=None),
+        lambda d: function(d, "redirect")["environment"]["variables"].pop("SERVICE_SECRET_ARN"),
+    ],
+    "edge_resources_in_us_east_1": [
+        lambda d: setattr(first(d, "aws:wafv2/webAcl:WebAcl"), "provider_region", "eu-west-1"),
+        lambda d: first(d, "aws:wafv2/webAcl:WebAcl").inputs.update(scope="REGIONAL"),
+        lambda d: setattr(
+            first(d, "aws:acm/certificate:Certificate"), "provider_region", "eu-west-1"
+        ),
+    ],
+    "global_datastore_membership": [
+        lambda d: _secondary(d).inputs.update(node_type="cache.t4g.medium"),
+        lambda d: first(d, policies.REPLICATION_GROUP).inputs.update(node_type="cache.t4g.medium"),
+        lambda d: _secondary(d).inputs.update(engine="redis"),
+        lambda d: d.resources.extend([_secondary(d)] * 2),
+        lambda d: first(d, policies.GLOBAL_GROUP).inputs.update(engine_version="7.2"),
+        lambda d: _secondary(d).inputs.update(subnet_group_name=None),
+    ],
+    "only_the_primary_region_writes": [
+        lambda d: function(d, "redirect", "us-west-2")["environment"]["variables"].update(
+            REDIS_URL=function(d, "sync")["environment"]["variables"]["REDIS_URL"]
+        ),
+        lambda d: setattr(function(d, "sync"), "provider_region", "us-west-2"),
+    ],
+    "functions_in_vpc_with_endpoints": [
+        lambda d: function(d, "health").inputs.update(vpc_config=None),
+        lambda d: added(d, "aws:ec2/natGateway:NatGateway", subnet_id="x"),
+        lambda d: d.resources.remove(
+            first(
+                d, "aws:ec2/vpcEndpoint:VpcEndpoint", lambda e: e["vpc_endpoint_type"] == "Gateway"
+            )
+        ),
+        lambda d: _statement(
+            first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-redirect")), index=3
+        ).update(Action=["ec2:DescribeNetworkInterfaces"]),
+    ],
+    "permissions_name_their_source": [
+        lambda d: first(d, policies.PERMISSION).inputs.update(source_arn=None),
+        lambda d: first(
+            d, policies.PERMISSION, lambda p: p["principal"] == "s3.amazonaws.com"
+        ).inputs.update(source_account=None),
+    ],
+    "notifications_after_permissions": [
+        lambda d: first(d, "aws:s3/bucketNotification:BucketNotification").dependencies.clear(),
+    ],
+    "static_sites_through_oac": [
+        lambda d: _statement(first(d, "aws:s3/bucketPolicy:BucketPolicy")).update(Principal="*"),
+        lambda d: _statement(first(d, "aws:s3/bucketPolicy:BucketPolicy")).update(Condition={}),
+        lambda d: first(d, policies.DISTRIBUTION)["origins"][0].pop("origin_access_control_id"),
+    ],
+    "cloudflare_latency_steering": [
+        lambda d: first(d, "cloudflare:index/loadBalancer:LoadBalancer").inputs.update(
+            steering_policy="off"
+        ),
+        lambda d: first(d, "cloudflare:index/loadBalancerPool:LoadBalancerPool").inputs.update(
+            monitor=None
+        ),
+        lambda d: first(d, "cloudflare:index/loadBalancer:LoadBalancer").inputs.update(
+            fallback_pool=None
+        ),
+        lambda d: first(d, "cloudflare:index/loadBalancerPool:LoadBalancerPool")["origins"][
+            0
+        ].update(header=None),
+    ],
+    "github_oidc_subjects_pinned": [
+        lambda d: _statement(
+            first(d, policies.ROLE, lambda r: r["name"].endswith("-deploy")), "assume_role_policy"
+        )["Condition"].update(
+            StringLike={"token.actions.githubusercontent.com:sub": "repo:example/golinks:*"}
+        ),
+        lambda d: _statement(
+            first(d, policies.ROLE, lambda r: r["name"].endswith("-publish")), "assume_role_policy"
+        )["Condition"]["StringEquals"].update(
+            {"token.actions.githubusercontent.com:sub": "repo:example/golinks:ref:refs/heads/main"}
+        ),
+        lambda d: _statement(
+            first(d, policies.ROLE, lambda r: r["name"].endswith("-deploy")), "assume_role_policy"
+        )["Condition"]["StringEquals"].pop("token.actions.githubusercontent.com:aud"),
+        lambda d: first(d, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs.update(
+            client_id_lists=["sts.amazonaws.com", "any"]
+        ),
+    ],
+    "cache_encrypted_and_authenticated": [
+        lambda d: first(d, policies.REPLICATION_GROUP).inputs.update(
+            at_rest_encryption_enabled=False
+        ),
+        lambda d: first(d, policies.REPLICATION_GROUP).inputs.update(
+            transit_encryption_mode="preferred"
+        ),
+        lambda d: _secondary(d).inputs.update(auth_token=None),
+        lambda d: _secondary(d).inputs.update(multi_az_enabled=False),
+    ],
+    "cloudfront_https_tls_waf": [
+        lambda d: first(d, policies.DISTRIBUTION)["default_cache_behavior"].update(
+            viewer_protocol_policy="allow-all"
+        ),
+        lambda d: first(d, policies.DISTRIBUTION)["viewer_certificate"].update(
+            minimum_protocol_version="TLSv1"
+        ),
+        lambda d: first(d, policies.DISTRIBUTION).inputs.update(
+            viewer_certificate={"cloudfront_default_certificate": True}
+        ),
+        lambda d: _api_origin(d)["custom_origin_config"].update(
+            origin_protocol_policy="match-viewer"
+        ),
+    ],
+    "buckets_private_encrypted_versioned": [
+        lambda d: first(d, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs.update(
+            restrict_public_buckets=False
+        ),
+        lambda d: d.resources.remove(
+            first(
+                d,
+                "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            )
+        ),
+        lambda d: first(d, "aws:s3/bucketVersioning:BucketVersioning").inputs.update(
+            versioning_configuration={"status": "Suspended"}
+        ),
+    ],
+    "functions_hold_no_secrets": [
+        lambda d: function(d, "redirect")["environment"]["variables"].update(
+            REDIS_PASSWORD="hunter2"
+        ),
+        lambda d: function(d, "health")["environment"]["variables"].update(
+            REDIS_URL="rediss://default:hunter2@replica.example:6379/0"
+        ),
+        lambda d: function(d, "sync").inputs.update(tracing_config={"mode": "PassThrough"}),
+        lambda d: first(
+            d, "aws:cloudwatch/logGroup:LogGroup", lambda g: g["name"].startswith("/aws/lambda/")
+        ).inputs.update(retention_in_days=None),
+    ],
+    "api_access_logged_and_throttled": [
+        lambda d: first(d, "aws:apigatewayv2/stage:Stage").inputs.update(access_log_settings=None),
+        lambda d: first(d, "aws:apigatewayv2/stage:Stage").inputs.update(default_route_settings={}),
+    ],
+    "iam_least_privilege": [
+        lambda d: _statement(first(d, policies.ROLE_POLICY)).update(Action="s3:*"),
+        lambda d: _statement(
+            first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-publish"))
+        ).update(Resource="*"),
+        lambda d: _statement(_deploy_policy(d), index=2).pop("Condition"),
+        lambda d: _statement(_deploy_policy(d), index=1).update(Resource="arn:aws:iam::*:role/*"),
+        lambda d: _statement(_deploy_policy(d), index=0).update(Resource=[]),
+        lambda d: first(d, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs.update(
+            policy_arn="arn:aws:iam::aws:policy/AdministratorAccess"
+        ),
+        lambda d: _statement(
+            first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-sync"))
+        ).update(Action="iam:PassRole", Resource="*"),
+    ],
+}
+
+
+def test_every_policy_has_broken_variants():
+    assert set(BREAKAGES) == {policy.__name__ for policy in policies.ALL_POLICIES}
+
+
+@pytest.mark.parametrize(
+    ("policy", "index"),
+    [(p, i) for p in policies.ALL_POLICIES for i in range(len(BREAKAGES[p.__name__]))],
+    ids=lambda value: value.__name__ if callable(value) else str(value),
+)
+def test_a_broken_variant_is_caught_and_named(deployments, policy, index):
+    healthy = deployments["prod"]
+    broken = healthy.broken(BREAKAGES[policy.__name__][index])
+    violations = policy(broken)
+    assert violations, f"{policy.__name__} missed breakage #{index}"
+    assert all(v.startswith(("urn:pulumi:prod::golinks::", "prod:")) for v in violations), (
+        violations
+    )

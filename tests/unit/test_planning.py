@@ -1,0 +1,112 @@
+"""Pure planning: names, address plans, region facts and IAM documents, without Pulumi."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from components import planning
+
+
+def test_names_fit_the_services_limits():
+    assert planning.short_region("ap-southeast-1") == "apse1"
+    assert planning.resource_name("prod", "euw1", "redirect") == "golinks-prod-euw1-redirect"
+    longest = planning.bucket_name("staging", "index", "ap-southeast-1", "222222222222")
+    assert longest == "golinks-staging-index-ap-southeast-1-222222222222" and len(longest) <= 63
+    with pytest.raises(ValueError, match="63 characters"):
+        planning.bucket_name("a-very-long-stack-name", "index", "ap-southeast-1", "222222222222")
+    cache_id = f"golinks-staging-{planning.short_region('ap-southeast-1')}"
+    assert len(cache_id) <= 40  # ElastiCache replication group ids
+
+
+def test_each_region_gets_its_own_vpc_block_and_two_zones():
+    blocks = [planning.vpc_cidr("10.40.0.0/16", i) for i in range(3)]
+    assert blocks == ["10.40.0.0/16", "10.41.0.0/16", "10.42.0.0/16"]
+    plan = planning.subnet_plan("us-west-2", "10.41.0.0/16")
+    assert plan == [("us-west-2a", "10.41.0.0/20"), ("us-west-2b", "10.41.16.0/20")]
+    networks = [ipaddress.ip_network(cidr) for _, cidr in plan]
+    assert not networks[0].overlaps(networks[1])
+
+
+def test_regional_hostnames_and_static_paths():
+    assert planning.regional_hostname("eu-west-1", "go.example.com") == "eu-west-1.go.example.com"
+    patterns = planning.static_path_patterns()
+    assert patterns[:3] == ["/", "/index.html", "/static/*"]
+    assert "/favicon.ico" in patterns and "/healthz" not in patterns
+
+
+def test_extension_layers_exist_for_every_supported_region():
+    arn = planning.secrets_extension_layer_arn("eu-west-1", 12)
+    assert arn == (
+        "arn:aws:lambda:eu-west-1:015030872274:layer:"
+        "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12"
+    )
+    assert set(planning.SUPPORTED_REGIONS) >= {"eu-west-1", "us-west-2", "ap-southeast-1"}
+    with pytest.raises(KeyError):
+        planning.secrets_extension_layer_arn("sa-east-1", 12)
+
+
+def test_function_policy_grants_only_what_the_function_uses():
+    document = planning.function_policy(
+        log_group_arn="arn:aws:logs:eu-west-1:1:log-group:/aws/lambda/f",
+        secret_arn="arn:aws:secretsmanager:eu-west-1:1:secret:s",
+        index_bucket_arn="arn:aws:s3:::b",
+        index_key="index/links.json",
+    )
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    assert by_sid["LinkIndex"]["Resource"] == "arn:aws:s3:::b/index/links.json"
+    assert by_sid["Logs"]["Resource"].endswith(":log-group:/aws/lambda/f:*")
+    star = [s for s in document["Statement"] if s["Resource"] == "*"]
+    assert {s["Sid"] for s in star} == {"VpcNetworkInterfaces", "Tracing"}
+
+
+def test_github_trust_pins_audience_and_environment_subject():
+    document = planning.github_trust_policy(
+        "arn:aws:iam::1:oidc-provider/x", "example/golinks", "prod"
+    )
+    condition = document["Statement"][0]["Condition"]
+    assert condition == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": "repo:example/golinks:environment:prod",
+        }
+    }
+
+
+def test_the_deploy_role_manages_its_stack_roles_but_never_itself():
+    document = planning.deploy_iam_policy("111111111111", "prod")
+    deny = next(s for s in document["Statement"] if s["Effect"] == "Deny")
+    assert set(deny["Resource"]) == {
+        "arn:aws:iam::111111111111:role/golinks-prod-deploy",
+        "arn:aws:iam::111111111111:role/golinks-prod-publish",
+    }
+    allowed = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    assert all(s["Resource"] != "*" for s in allowed)
+    passing = next(s for s in allowed if s["Action"] == "iam:PassRole")
+    assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == [
+        "lambda.amazonaws.com",
+        "s3.amazonaws.com",
+    ]
+
+
+def test_the_publisher_may_only_write_the_index_object():
+    document = planning.publisher_policy("arn:aws:s3:::idx", "index/links.json")
+    writes = [s for s in document["Statement"] if "s3:PutObject" in s["Action"]]
+    assert [s["Resource"] for s in writes] == ["arn:aws:s3:::idx/index/links.json"]
+
+
+def test_static_site_policy_admits_one_distribution():
+    document = planning.static_site_bucket_policy(
+        "arn:aws:s3:::site", "arn:aws:cloudfront::1:distribution/E1"
+    )
+    for statement in document["Statement"]:
+        assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+        assert statement["Condition"] == {
+            "StringEquals": {"AWS:SourceArn": "arn:aws:cloudfront::1:distribution/E1"}
+        }
+
+
+def test_short_region_names_never_collide():
+    shorts = [planning.short_region(region) for region in planning.SUPPORTED_REGIONS]
+    assert len(set(shorts)) == len(shorts)
