@@ -64,6 +64,7 @@ cache = GlobalCache(
     "cache",
     GlobalCacheArgs(
         stack=config.stack,
+        home_region=config.datastore_home_region,
         primary_region=config.primary_region,
         members={
             region: CacheMember(
@@ -87,6 +88,7 @@ index_buckets = LinkIndexBuckets(
         account_id=config.account_id,
         primary_region=config.primary_region,
         providers=providers.regions,
+        iam_provider=providers.edge,
     ),
 )
 
@@ -179,7 +181,7 @@ ci_access = GithubDeployAccess(
         index_bucket_arn=index_buckets.bucket_arns[config.primary_region],
         index_key=index_buckets.index_key,
     ),
-    providers.options(config.primary_region),
+    pulumi.ResourceOptions(provider=providers.edge),  # IAM is global: keep it put
 )
 
 pulumi.export("url", f"https://{config.domain}")

@@ -50,6 +50,7 @@ class StackConfig:
     account_id: str
     regions: tuple[str, ...]
     primary_region: str
+    datastore_home_region: str
     domain: str
     cloudflare_account_id: str
     cloudflare_zone_id: str
@@ -140,6 +141,7 @@ def _email(value, _values) -> str | None:
 CHECKS = {
     "regions": _regions,
     "primaryRegion": _primary_region,
+    "datastoreHomeRegion": _primary_region,
     "domain": _matches(_HOSTNAME_RE, "is not a lowercase DNS name like go.example.com"),
     "cloudflareAccountId": _matches(_HEX32_RE, "is not the 32-character hex id Cloudflare shows"),
     "cloudflareZoneId": _matches(_HEX32_RE, "is not the 32-character hex id Cloudflare shows"),
@@ -182,6 +184,7 @@ def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfi
         account_id=str(account_ids[0]),
         regions=tuple(values["regions"]),
         primary_region=values["primaryRegion"],
+        datastore_home_region=values["datastoreHomeRegion"],
         domain=values["domain"],
         cloudflare_account_id=values["cloudflareAccountId"],
         cloudflare_zone_id=values["cloudflareZoneId"],

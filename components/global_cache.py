@@ -1,7 +1,11 @@
 """GlobalCache: an ElastiCache Global Datastore with one member per region.
 
-The primary region's replication group takes writes (the sync function); every
-member, the primary's included, serves reads on its reader endpoint. Members
+The datastore is founded in its home region: that member is created first and
+the others join it. Writes go to whichever member is primary now, which is the
+home region until an operator promotes another one (AWS has no automatic
+cross-region failover); afterwards `primary_region` names the promoted region
+and nothing here is replaced, only the writer endpoint moves. Every member
+serves reads on its reader endpoint. Members
 are single-shard (cluster mode disabled), so a sync's MULTI/EXEC spans all
 keys. Secondary members inherit engine, version and node type from the Global
 Datastore, which AWS requires to be identical across members. There is no
@@ -30,7 +34,10 @@ class CacheMember:
 @dataclass
 class GlobalCacheArgs:
     stack: str
+    home_region: str
+    """Where the datastore was founded (its first primary member); never changes."""
     primary_region: str
+    """Where writes go now: the home region, or the region promoted by a failover."""
     members: dict[str, CacheMember]
     """Every region's member, the primary's included (at most 3 in all)."""
     auth_token: pulumi.Input[str]
@@ -79,8 +86,8 @@ class GlobalCache(pulumi.ComponentResource):
                 **settings,
             )
 
-        primary = member(
-            args.primary_region,
+        founder = member(
+            args.home_region,
             engine=args.engine,
             engine_version=args.engine_version,
             node_type=args.node_type,
@@ -92,23 +99,24 @@ class GlobalCache(pulumi.ComponentResource):
             f"{name}-global",
             global_replication_group_id_suffix=f"golinks-{args.stack}",
             global_replication_group_description=f"Short links, {args.stack}",
-            primary_replication_group_id=primary.id,
+            primary_replication_group_id=founder.id,
             engine=args.engine,
             engine_version=args.engine_version,
             cache_node_type=args.node_type,
             opts=pulumi.ResourceOptions(
-                parent=self, provider=args.members[args.primary_region].provider
+                parent=self, provider=args.members[args.home_region].provider
             ),
         )
-        groups = {args.primary_region: primary}
+        groups = {args.home_region: founder}
         for region in args.members:
-            if region != args.primary_region:
+            if region != args.home_region:
                 groups[region] = member(
                     region, global_replication_group_id=datastore.global_replication_group_id
                 )
 
         self.global_id = datastore.global_replication_group_id
-        self.writer_endpoint = primary.primary_endpoint_address
+        # A secondary's primary endpoint takes writes once its member is promoted.
+        self.writer_endpoint = groups[args.primary_region].primary_endpoint_address
         self.reader_endpoints = {r: g.reader_endpoint_address for r, g in groups.items()}
         self.replication_group_ids = {r: g.id for r, g in groups.items()}
         self.register_outputs(

@@ -22,8 +22,11 @@ class LinkIndexBucketsArgs:
     stack: str
     account_id: str
     primary_region: str
+    """Replication flows from this region's bucket to the others."""
     providers: dict[str, pulumi.ProviderResource]
     """One AWS provider per region; each region gets a bucket."""
+    iam_provider: pulumi.ProviderResource
+    """Provider for the (global) replication role; stable across failovers."""
     index_key: str = "index/links.json"
 
 
@@ -60,16 +63,14 @@ class LinkIndexBuckets(pulumi.ComponentResource):
         primary = buckets[args.primary_region]
         others = [b for region, b in buckets.items() if region != args.primary_region]
         if others:
-            in_primary = pulumi.ResourceOptions(
-                parent=self, provider=args.providers[args.primary_region]
-            )
+            global_iam = pulumi.ResourceOptions(parent=self, provider=args.iam_provider)
             role = aws.iam.Role(
                 f"{name}-replication",
                 name=resource_name(args.stack, "index-replication"),
                 assume_role_policy=json.dumps(
                     service_trust_policy("s3.amazonaws.com", args.account_id)
                 ),
-                opts=in_primary,
+                opts=global_iam,
             )
             aws.iam.RolePolicy(
                 f"{name}-replication",
@@ -77,7 +78,7 @@ class LinkIndexBuckets(pulumi.ComponentResource):
                 policy=pulumi.Output.all(primary.arn, *[b.arn for b in others]).apply(
                     lambda arns: json.dumps(replication_policy(arns[0], list(arns[1:])))
                 ),
-                opts=in_primary,
+                opts=global_iam,
             )
             aws.s3.BucketReplicationConfig(
                 f"{name}-replication",

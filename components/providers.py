@@ -19,7 +19,9 @@ from components.planning import EDGE_REGION, PROJECT
 @dataclass(frozen=True)
 class Providers:
     regions: dict[str, aws.Provider]
-    edge: aws.Provider  # CloudFront's WAF and certificates (us-east-1)
+    # us-east-1: CloudFront's WAF and certificate, and global IAM resources, which
+    # must not move (and be replaced) when the primary region changes.
+    edge: aws.Provider
     cloudflare: cloudflare.Provider
 
     def options(self, region: str) -> pulumi.ResourceOptions:

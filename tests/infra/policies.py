@@ -170,7 +170,7 @@ def only_the_primary_region_writes(d: Deployment) -> list[str]:
     writer = next(
         g.outputs["primary_endpoint_address"]
         for g in d.of_type(REPLICATION_GROUP)
-        if not g["global_replication_group_id"]
+        if g.provider_region == primary
     )
     violations = []
     for function in d.of_type(FUNCTION):
