@@ -14,12 +14,18 @@ import time
 from functions import region
 from functions.lean_redis import RedisReplyError, RedisUnavailable
 from functions.links.model import META_KEY
+from functions.origin import FORBIDDEN, from_cloudfront
 from functions.telemetry import log_request
 
 
 def handler(event, context=None) -> dict:
     started = time.perf_counter()
     settings = region.settings()
+    if settings.origin_verify and not from_cloudfront(event, settings.origin_verify):
+        log_request(
+            "health", settings.region, event, status=403, slug=None, source="none", started=started
+        )
+        return dict(FORBIDDEN)
     report = check(settings)
     status_code = 503 if report["status"] == "down" else 200
     response = {

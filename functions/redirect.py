@@ -8,7 +8,6 @@ index (plus, for links that ask for it, the request's query, percent-encoded).
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from functions import region
@@ -20,9 +19,9 @@ from functions.links.model import (
     redirect_location,
     request_slug,
 )
+from functions.origin import FORBIDDEN, from_cloudfront
 from functions.telemetry import log_request
 
-ORIGIN_VERIFY_HEADER = "x-origin-verify"
 RETRY_AFTER_SECONDS = 5
 
 NOT_FOUND_PAGE = (
@@ -62,8 +61,8 @@ def answer(event, settings: region.Settings) -> tuple[dict, str | None, str]:
     path = event.get("rawPath") or (http.get("path") if isinstance(http, dict) else None)
     if not isinstance(method, str) or not isinstance(path, str):
         return _plain(400, "bad request"), None, "none"
-    if settings.origin_verify and not _origin_verified(event, settings.origin_verify):
-        return _plain(403, "forbidden"), None, "none"
+    if settings.origin_verify and not from_cloudfront(event, settings.origin_verify):
+        return dict(FORBIDDEN), None, "none"
     if method not in ("GET", "HEAD"):
         response = _plain(405, "method not allowed")
         response["headers"]["Allow"] = "GET, HEAD"
@@ -107,23 +106,6 @@ def _from_fallback(slug: str):
     except FallbackUnavailable:
         return None, "unavailable"
     return stored, "s3-fallback"
-
-
-def _origin_verified(event: dict, expected: str) -> bool:
-    headers = event.get("headers")
-    if not isinstance(headers, dict):
-        return False
-    given = headers.get(ORIGIN_VERIFY_HEADER)
-    if given is None:  # API Gateway lowercases names; a hand-made event may not
-        given = next(
-            (
-                v
-                for k, v in headers.items()
-                if isinstance(k, str) and k.lower() == ORIGIN_VERIFY_HEADER
-            ),
-            None,
-        )
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _cache_control(max_age: int) -> str:

@@ -38,7 +38,7 @@ from functions.links.index import Index, build_index
 from functions.links.s3 import S3Location, put_index
 from functions.links.source import load_links
 from local.delay_proxy import DelayProxy
-from local.edge import Edge
+from local.edge import ORIGIN_VERIFY_HEADER, Edge
 from local.servers import (
     LOOPBACK,
     MotoS3Server,
@@ -411,7 +411,8 @@ class LocalStack:
         return published
 
     def region_health(self, region: str) -> dict:
-        return requests.get(f"{self.hosts[region].url}/healthz", timeout=5).json()
+        headers = {ORIGIN_VERIFY_HEADER: self.origin_verify}  # as CloudFront would add
+        return requests.get(f"{self.hosts[region].url}/healthz", headers=headers, timeout=5).json()
 
     def served_versions(self) -> dict[str, str | None]:
         versions = {}

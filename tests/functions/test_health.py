@@ -73,3 +73,11 @@ def test_an_empty_redis_keeps_traffic_away(redis_primary, s3_bucket, configure):
     configure(REDIS_URL=redis_primary.url, LINK_INDEX_BUCKET=s3_bucket)
     status, body, _ = health()
     assert status == 503 and body["redis"]["error"] == "Redis holds no link index yet"
+
+
+def test_without_cloudfront_s_header_the_answer_is_403(published, configure):
+    _, replica, bucket, _ = published
+    configure(REDIS_URL=replica.url, LINK_INDEX_BUCKET=bucket, ORIGIN_VERIFY="from-cloudfront")
+    assert handler(http_event("/healthz"), None)["statusCode"] == 403
+    ok = handler(http_event("/healthz", headers={"x-origin-verify": "from-cloudfront"}), None)
+    assert ok["statusCode"] == 200
