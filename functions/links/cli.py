@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .index import Index, build_index
+from .index import Index, LinkDiff, build_index, diff_indexes
 from .source import LinkErrors, load_links
 
 EXIT_INVALID = 1
@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args, index)
     except LinkErrors as exc:
         print(exc, file=sys.stderr)
+        if getattr(args, "format", None) == "markdown":
+            print(render_markdown_errors(exc, args.label))
         return EXIT_INVALID
     except Failed as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -64,9 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     command("validate", _validate, "report every problem in the link files")
     build = command("build", _build, "write the canonical index")
     build.add_argument("--out", required=True, help="index file to write ('-' for stdout)")
-    diff = command("diff", _diff, "show what a sync would change in Redis")
-    _redis_option(diff, required=True)
-    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff = command("diff", _diff, "show what publishing would change (in Redis, or in S3)")
+    against = diff.add_mutually_exclusive_group(required=True)
+    against.add_argument("--redis-url", help="compare with what this Redis primary serves")
+    against.add_argument("--against-s3", metavar="S3_URI", help="compare with the published index")
+    diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    diff.add_argument("--label", help="name of the environment, for the markdown heading")
     sync = command("sync", _sync, "publish the index to S3 and/or apply it to Redis")
     _redis_option(sync, required=False)
     sync.add_argument("--s3-uri", help="s3://bucket/key of the index object")
@@ -99,22 +104,111 @@ def _build(args, index: Index) -> int:
 
 
 def _diff(args, index: Index) -> int:
-    from .redis_sync import plan_sync
+    if args.against_s3:
+        diff = diff_indexes(_published_index(args.against_s3), index)
+        source = f"S3 {args.against_s3}"
+    else:
+        from .redis_sync import plan_sync
 
-    plan = _with_redis(args.redis_url, lambda client: plan_sync(client, index))
-    if args.format == "json":
-        print(json.dumps(_plan_summary(plan), indent=2))
-        return 0
-    for sign, links in (("+", plan.added), ("~", plan.changed)):
-        for link in links:
-            print(f"{sign} {link.slug} -> {link.url}")
-    for slug in plan.removed:
-        print(f"- {slug}")
-    print(
-        f"{len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} removed; "
-        f"Redis serves {plan.previous_version or 'nothing'}, the links build {plan.version}"
-    )
+        diff = _with_redis(args.redis_url, lambda client: plan_sync(client, index)).as_diff()
+        source = f"Redis {_redact(args.redis_url)}"
+    render = {"text": render_text, "json": render_json, "markdown": render_markdown}[args.format]
+    print(render(diff, source=source, label=args.label))
     return 0
+
+
+def _published_index(uri: str) -> Index | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .s3 import S3Location, get_index
+
+    try:
+        return get_index(S3Location.parse(uri))
+    except ValueError as exc:  # a bad URI, or an invalid published index
+        raise Failed(str(exc)) from None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None  # nothing published yet: every link is new
+        raise Failed(f"S3 {uri}: {exc}") from None
+    except BotoCoreError as exc:
+        raise Failed(f"S3 {uri}: {exc}") from None
+
+
+def render_text(diff: LinkDiff, *, source: str, label: str | None) -> str:
+    lines = [f"+ {link.slug} -> {link.url}" for link in diff.added]
+    lines += [f"~ {after.slug} -> {after.url}" for _, after in diff.changed]
+    lines += [f"- {slug}" for slug in diff.removed]
+    lines.append(
+        f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed; "
+        f"{source} serves {diff.previous_version or 'nothing'}, the links build {diff.version}"
+    )
+    return "\n".join(lines)
+
+
+def render_json(diff: LinkDiff, *, source: str, label: str | None) -> str:
+    return json.dumps(
+        {
+            "label": label,
+            "source": source,
+            "version": diff.version,
+            "previous_version": diff.previous_version,
+            "added": [link.slug for link in diff.added],
+            "changed": [after.slug for _, after in diff.changed],
+            "removed": list(diff.removed),
+        },
+        indent=2,
+    )
+
+
+MARKDOWN_MARKER = "<!-- golinks:link-diff -->"
+
+
+def render_markdown(diff: LinkDiff, *, source: str, label: str | None) -> str:
+    """A pull-request comment: what publishing this branch's links would change."""
+    title = f"Link changes{f' for {label}' if label else ''}"
+    lines = [MARKDOWN_MARKER, f"### {title}", ""]
+    lines.append(
+        f"Published: `{diff.previous_version or 'nothing yet'}` → this branch: `{diff.version}` "
+        f"({len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed)"
+    )
+    if diff.is_empty:
+        return "\n".join([*lines, "", "No link changes."])
+    lines += ["", "| | slug | target | status |", "|---|---|---|---|"]
+    for link in diff.added:
+        lines.append(f"| added | `{_md(link.slug)}` | {_md(link.url)} | {link.status} |")
+    for before, after in diff.changed:
+        target = (
+            _md(after.url)
+            if before is None or before.url == after.url
+            else (f"~~{_md(before.url)}~~ → {_md(after.url)}")
+        )
+        lines.append(f"| changed | `{_md(after.slug)}` | {target} | {after.status} |")
+    for slug in diff.removed:
+        lines.append(f"| removed | `{_md(slug)}` | | |")
+    return "\n".join(lines)
+
+
+def render_markdown_errors(errors: LinkErrors, label: str | None) -> str:
+    title = f"Link changes{f' for {label}' if label else ''}"
+    # A fenced block shows the problems verbatim; only a fence inside could end it early.
+    fence = "`" * 3
+    problems = "\n".join(str(problem).replace(fence, "'" * 3) for problem in errors.problems)
+    return (
+        f"{MARKDOWN_MARKER}\n### {title}\n\n**The links are invalid; nothing can be published "
+        f"until these are fixed:**\n\n{fence}text\n{problems}\n{fence}"
+    )
+
+
+def _md(text: str) -> str:
+    """Inert in a table cell: no pipes, backticks, angle brackets or line breaks."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("`", "\\`")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", " ")
+    )
 
 
 def _sync(args, index: Index) -> int:
@@ -210,17 +304,6 @@ class _progress:
     def __exit__(self, *exc) -> None:
         for bar in getattr(self, "bars", {}).values():
             bar.close()
-
-
-def _plan_summary(plan) -> dict:
-    return {
-        "version": plan.version,
-        "previous_version": plan.previous_version,
-        "count": plan.count,
-        "added": [link.slug for link in plan.added],
-        "changed": [link.slug for link in plan.changed],
-        "removed": list(plan.removed),
-    }
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

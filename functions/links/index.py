@@ -123,3 +123,35 @@ def _is_status(value: object) -> bool:
 
 def format_time(unix_seconds: int) -> str:
     return datetime.fromtimestamp(unix_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class LinkDiff:
+    """What publishing `version` changes; `changed` pairs the link before (if known) and after."""
+
+    previous_version: str | None
+    version: str
+    added: tuple[Link, ...] = ()
+    changed: tuple[tuple[Link | None, Link], ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+def diff_indexes(published: Index | None, built: Index) -> LinkDiff:
+    """The difference between what is published (None: nothing yet) and what was built."""
+    before = {link.slug: link for link in published.links} if published else {}
+    after = {link.slug: link for link in built.links}
+    return LinkDiff(
+        previous_version=published.version if published else None,
+        version=built.version,
+        added=tuple(link for slug, link in after.items() if slug not in before),
+        changed=tuple(
+            (before[slug], link)
+            for slug, link in after.items()
+            if slug in before and before[slug] != link
+        ),
+        removed=tuple(sorted(slug for slug in before if slug not in after)),
+    )

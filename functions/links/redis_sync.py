@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import redis
 
-from .index import Index
+from .index import Index, LinkDiff
 from .model import GONE_RETENTION_SECONDS, LINK_KEY_PREFIX, META_KEY, Link, encode_value, value_text
 
 BATCH = 1000
@@ -63,6 +63,16 @@ class Plan:
     def is_noop(self) -> bool:
         unchanged = self.previous_version == self.version and not (self.upserts or self.removed)
         return self.stale or unchanged
+
+    def as_diff(self) -> LinkDiff:
+        """The plan as a link diff (Redis does not say what a changed link was)."""
+        return LinkDiff(
+            self.previous_version,
+            self.version,
+            self.added,
+            tuple((None, link) for link in self.changed),
+            self.removed,
+        )
 
     @property
     def written_keys(self) -> int:

@@ -181,3 +181,54 @@ def test_the_password_never_reaches_the_output(links_dir, redis_factory):
     assert ":***@" in result.stdout
     wrong = cli("sync", str(links_dir), "--redis-url", server.url.replace("s3cret", "wrong"))
     assert wrong.returncode == 3 and "wrong-token" not in wrong.stderr
+
+
+def test_diff_against_the_published_index_in_s3_as_markdown(links_dir, s3_bucket):
+    uri = f"s3://{s3_bucket}/index/links.json"
+    first = cli(
+        "diff", str(links_dir), "--against-s3", uri, "--format", "markdown", "--label", "dev"
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("<!-- golinks:link-diff -->\n### Link changes for dev")
+    assert "Published: `nothing yet`" in first.stdout
+    assert "| added | `docs` | https://docs.example.com/ | 302 |" in first.stdout
+
+    assert cli("sync", str(links_dir), "--s3-uri", uri).returncode == 0
+    unchanged = cli("diff", str(links_dir), "--against-s3", uri, "--format", "markdown")
+    assert "No link changes." in unchanged.stdout
+
+    (links_dir / "a.yaml").write_text(
+        "docs: https://docs.example.com/v2|x\nnew:\n  url: https://n.example/\n  status: 301\n"
+    )
+    changed = cli("diff", str(links_dir), "--against-s3", uri, "--format", "markdown")
+    old, new = "~~https://docs.example.com/~~", "https://docs.example.com/v2\\|x"
+    assert f"| changed | `docs` | {old} → {new} | 302 |" in changed.stdout
+    assert "| added | `new` | https://n.example/ | 301 |" in changed.stdout
+    assert "| removed | `gh` | | |" in changed.stdout
+    as_json = json.loads(
+        cli("diff", str(links_dir), "--against-s3", uri, "--format", "json").stdout
+    )
+    assert (as_json["added"], as_json["changed"], as_json["removed"]) == (["new"], ["docs"], ["gh"])
+
+
+def test_invalid_links_render_as_a_markdown_report_and_fail(links_dir, s3_bucket):
+    break_links(links_dir)
+    result = cli(
+        "diff",
+        str(links_dir),
+        "--against-s3",
+        f"s3://{s3_bucket}/i.json",
+        "--format",
+        "markdown",
+        "--label",
+        "prod",
+    )
+    assert result.returncode == 1
+    assert "**The links are invalid; nothing can be published" in result.stdout
+    assert "b.yaml:2: Bad Slug: slug must be lowercase" in result.stdout
+
+
+def test_diff_needs_exactly_one_thing_to_compare_with(links_dir):
+    assert cli("diff", str(links_dir)).returncode == 2
+    both = cli("diff", str(links_dir), "--redis-url", "redis://x", "--against-s3", "s3://b/k")
+    assert both.returncode == 2 and "not allowed with" in both.stderr

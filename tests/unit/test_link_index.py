@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from functions.links.index import Index, InvalidIndex, build_index
+from functions.links.index import Index, InvalidIndex, build_index, diff_indexes
 from functions.links.model import Link
 
 LINKS = [
@@ -85,3 +85,19 @@ def test_a_tampered_or_invalid_index_is_refused(mutate, message):
 def test_garbage_is_refused(data):
     with pytest.raises(InvalidIndex):
         Index.from_bytes(data)
+
+
+def test_diff_between_indexes():
+    before = build_index(LINKS)
+    after = build_index(
+        [LINKS[0], Link("gh", "https://github.com/other", 301), Link("new", "https://n.example/")]
+    )
+    diff = diff_indexes(before, after)
+    assert [link.slug for link in diff.added] == ["new"]
+    assert [(b.url, a.url) for b, a in diff.changed] == [
+        ("https://github.com/example", "https://github.com/other")
+    ]
+    assert diff.removed == ("a/b",)
+    assert diff_indexes(after, after).is_empty
+    first = diff_indexes(None, after)
+    assert first.previous_version is None and len(first.added) == 3
