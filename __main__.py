@@ -208,4 +208,5 @@ pulumi.export(
 pulumi.export("global_datastore_id", cache.global_id)
 pulumi.export("deploy_role_arn", ci_access.deploy_role_arn)
 pulumi.export("publisher_role_arn", ci_access.publisher_role_arn)
+pulumi.export("preview_role_arn", ci_access.preview_role_arn)
 pulumi.export("link_index_version", link_index.version)

@@ -5,6 +5,8 @@
 - A deploy role for `pulumi up`, and a publisher role that may only write the
   link index; both trust only jobs of this repository that run in the GitHub
   environment named like the stack (`sub` = repo:<owner/repo>:environment:<stack>).
+- A read-only preview role for pull-request previews and link diffs, trusted
+  only in the environment `<stack>-preview`.
 - The deploy role has AWS's PowerUserAccess (everything but IAM) plus IAM for
   this stack's own roles. It cannot change itself: its own and the publisher's
   definitions are applied by an administrator (docs/deploy.md, bootstrap).
@@ -23,11 +25,13 @@ from components.planning import (
     GITHUB_OIDC_URL,
     deploy_iam_policy,
     github_trust_policy,
+    preview_environment,
     publisher_policy,
     resource_name,
 )
 
 POWER_USER_POLICY = "arn:aws:iam::aws:policy/PowerUserAccess"
+READ_ONLY_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 @dataclass
@@ -44,6 +48,7 @@ class GithubDeployAccessArgs:
 class GithubDeployAccess(pulumi.ComponentResource):
     deploy_role_arn: pulumi.Output[str]
     publisher_role_arn: pulumi.Output[str]
+    preview_role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: GithubDeployAccessArgs, opts: pulumi.ResourceOptions):
         super().__init__("golinks:ci:GithubDeployAccess", name, None, opts)
@@ -54,14 +59,17 @@ class GithubDeployAccess(pulumi.ComponentResource):
             client_id_lists=[GITHUB_AUDIENCE],
             opts=child,
         )
-        trust = provider.arn.apply(
-            lambda arn: json.dumps(github_trust_policy(arn, args.repository, args.stack))
-        )
+
+        def trust(environment: str) -> pulumi.Output[str]:
+            return provider.arn.apply(
+                lambda arn: json.dumps(github_trust_policy(arn, args.repository, environment))
+            )
+
         deploy = aws.iam.Role(
             f"{name}-deploy",
             name=resource_name(args.stack, "deploy"),
             description=f"pulumi up for stack {args.stack}, from GitHub Actions",
-            assume_role_policy=trust,
+            assume_role_policy=trust(args.stack),
             max_session_duration=7200,
             opts=child,
         )
@@ -78,7 +86,7 @@ class GithubDeployAccess(pulumi.ComponentResource):
             f"{name}-publish",
             name=resource_name(args.stack, "publish"),
             description=f"Publishes the link index of stack {args.stack}, from GitHub Actions",
-            assume_role_policy=trust,
+            assume_role_policy=trust(args.stack),
             opts=child,
         )
         aws.iam.RolePolicy(
@@ -89,6 +97,23 @@ class GithubDeployAccess(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        preview = aws.iam.Role(
+            f"{name}-preview",
+            name=resource_name(args.stack, "preview"),
+            description=f"Read-only preview and link diff of {args.stack} on pull requests",
+            assume_role_policy=trust(preview_environment(args.stack)),
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-preview-read-only", role=preview.name, policy_arn=READ_ONLY_POLICY, opts=child
+        )
         self.deploy_role_arn = deploy.arn
         self.publisher_role_arn = publisher.arn
-        self.register_outputs({"deploy_role_arn": deploy.arn, "publisher_role_arn": publisher.arn})
+        self.preview_role_arn = preview.arn
+        self.register_outputs(
+            {
+                "deploy_role_arn": deploy.arn,
+                "publisher_role_arn": publisher.arn,
+                "preview_role_arn": preview.arn,
+            }
+        )

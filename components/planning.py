@@ -255,8 +255,13 @@ def github_subject(repository: str, environment: str) -> str:
     return f"repo:{repository}:environment:{environment}"
 
 
+def preview_environment(stack: str) -> str:
+    """Pull-request previews run in their own GitHub environment, without approvals."""
+    return f"{stack}-preview"
+
+
 def github_trust_policy(provider_arn: str, repository: str, environment: str) -> dict:
-    """Only jobs of this repository running in this stack's GitHub environment."""
+    """Only jobs of this repository running in the given GitHub environment."""
     return _document(
         {
             "Effect": "Allow",
@@ -298,7 +303,7 @@ def deploy_iam_policy(account_id: str, stack: str) -> dict:
     roles = f"arn:aws:iam::{account_id}:role/{resource_name(stack)}-*"
     access_roles = [
         f"arn:aws:iam::{account_id}:role/{resource_name(stack, purpose)}"
-        for purpose in ("deploy", "publish")
+        for purpose in ("deploy", "publish", "preview")
     ]
     return _document(
         {

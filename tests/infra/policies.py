@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import re
 
-from components.planning import EDGE_REGION, GITHUB_AUDIENCE, GITHUB_OIDC_HOST, github_subject
+from components.github_oidc import READ_ONLY_POLICY
+from components.planning import (
+    EDGE_REGION,
+    GITHUB_AUDIENCE,
+    GITHUB_OIDC_HOST,
+    github_subject,
+    preview_environment,
+)
 
 from .harness import Deployment, Resource
 
@@ -282,6 +289,14 @@ def github_oidc_subjects_pinned(d: Deployment) -> list[str]:
         if provider["client_id_lists"] != [GITHUB_AUDIENCE]:
             violations.append(_v(provider, f"audience must be only {GITHUB_AUDIENCE}"))
     repository = d.program["config"].github_repository
+    allowed = {
+        github_subject(repository, d.stack): "deploy or publish",
+        github_subject(repository, preview_environment(d.stack)): "read-only preview",
+    }
+    attached: dict[str, set[str]] = {}
+    for attachment in d.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        attached.setdefault(attachment["role"], set()).add(attachment["policy_arn"])
+    inline = {policy["role"] for policy in d.of_type(ROLE_POLICY)}
     for role in d.of_type(ROLE):
         for statement in role.policy_document("assume_role_policy")["Statement"]:
             if "Federated" not in statement.get("Principal", {}):
@@ -289,19 +304,16 @@ def github_oidc_subjects_pinned(d: Deployment) -> list[str]:
             conditions = statement.get("Condition", {})
             equals = conditions.get("StringEquals", {})
             if set(conditions) != {"StringEquals"}:
-                violations.append(
-                    _v(role, f"only StringEquals may constrain GitHub tokens: {conditions}")
-                )
+                violations.append(_v(role, f"only StringEquals may constrain tokens: {conditions}"))
             if equals.get(f"{GITHUB_OIDC_HOST}:aud") != GITHUB_AUDIENCE:
                 violations.append(_v(role, "does not pin the token audience"))
-            if equals.get(f"{GITHUB_OIDC_HOST}:sub") != github_subject(repository, d.stack):
-                violations.append(
-                    _v(
-                        role,
-                        f"subject {equals.get(f'{GITHUB_OIDC_HOST}:sub')!r} is "
-                        f"not {github_subject(repository, d.stack)!r}",
-                    )
-                )
+            subject = equals.get(f"{GITHUB_OIDC_HOST}:sub")
+            if subject not in allowed:
+                violations.append(_v(role, f"subject {subject!r} is not one of {sorted(allowed)}"))
+            elif allowed[subject] == "read-only preview" and (
+                attached.get(role["name"]) != {READ_ONLY_POLICY} or role["name"] in inline
+            ):
+                violations.append(_v(role, "pull-request previews may only read"))
     return violations
 
 

@@ -168,6 +168,11 @@ BREAKAGES = {
         lambda d: first(d, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs.update(
             client_id_lists=["sts.amazonaws.com", "any"]
         ),
+        lambda d: first(
+            d,
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            lambda a: a["role"].endswith("-preview"),
+        ).inputs.update(policy_arn="arn:aws:iam::aws:policy/PowerUserAccess"),
     ],
     "cache_encrypted_and_authenticated": [
         lambda d: first(d, policies.REPLICATION_GROUP).inputs.update(

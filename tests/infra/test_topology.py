@@ -139,4 +139,4 @@ def test_exports_give_ci_everything_it_needs(deployments, stack):
         assert facts["distribution_domain"].endswith(".cloudfront.net")
         assert facts["api_endpoint"].startswith("https://") and region in facts["api_endpoint"]
     assert exports["deploy_role_arn"] == f"arn:aws:iam::{d.account_id}:role/golinks-{stack}-deploy"
-    assert json.dumps(exports).count("arn:aws:iam::") == 2
+    assert json.dumps(exports).count("arn:aws:iam::") == 3  # deploy, publish, preview roles

@@ -80,6 +80,7 @@ def test_the_deploy_role_manages_its_stack_roles_but_never_itself():
     assert set(deny["Resource"]) == {
         "arn:aws:iam::111111111111:role/golinks-prod-deploy",
         "arn:aws:iam::111111111111:role/golinks-prod-publish",
+        "arn:aws:iam::111111111111:role/golinks-prod-preview",
     }
     allowed = [s for s in document["Statement"] if s["Effect"] == "Allow"]
     assert all(s["Resource"] != "*" for s in allowed)
