@@ -10,17 +10,19 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
 import requests
 
-from functions.links.index import build_index
-from functions.links.source import LinkErrors, load_links
-from local.servers import ServerError
-from local.stack import Endpoints, LocalStack, Publisher, PublishFailed
+from functions.links.source import LinkErrors
+from local.edge import ORIGIN_VERIFY_HEADER
+from local.servers import ServerError, local_s3_env
+from local.stack import Endpoints, LocalStack, PublishFailed
 from local.topology import Topology
+from scripts import publish_links
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".local-stack"
@@ -103,16 +105,22 @@ def print_welcome(stack: LocalStack) -> None:
 
 
 def publish() -> int:
+    """What CI's publish job does, against the running local stack."""
     endpoints = _running()
-    index = build_index(load_links([REPO / "links"]))
-    published = Publisher(endpoints).publish(index)
-    print(
-        f"published {published.count} links, version {published.version} "
-        f"({'uploaded' if published.uploaded else 'already in S3'}; "
-        f"sync: {json.dumps(published.sync_result)})"
+    os.environ.update(local_s3_env(endpoints.s3_endpoint))
+    return publish_links.main(
+        [
+            str(REPO / "links"),
+            "--stack-outputs",
+            str(STATE / "stack-outputs.json"),
+            "--header",
+            f"{ORIGIN_VERIFY_HEADER}: {endpoints.origin_verify}",  # CloudFront adds it
+            "--timeout",
+            "30",
+            "--interval",
+            "0.1",
+        ]
     )
-    print(f"watch it arrive: curl -s {endpoints.edge_url}/_edge/status")
-    return 0
 
 
 def status() -> int:

@@ -264,6 +264,20 @@ def local_s3_env(endpoint: str) -> dict[str, str]:
     }
 
 
+def local_s3_client(endpoint: str, region: str = "eu-west-1"):
+    """A boto3 S3 client for one local S3 (a process may talk to several)."""
+    import boto3  # noqa: PLC0415 - the Redis helpers here do not need boto3
+
+    env = local_s3_env(endpoint)
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def make_test_ca(directory: Path, hostname: str = LOOPBACK) -> TlsFiles:
     """A throwaway CA and a server certificate for `hostname`, made with openssl."""
     directory.mkdir(parents=True, exist_ok=True)

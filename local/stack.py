@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote_plus
 
-import boto3
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.links.index import Index, build_index
 from functions.links.s3 import S3Location, put_index
@@ -45,7 +45,7 @@ from local.servers import (
     Process,
     RedisServer,
     free_port,
-    local_s3_env,
+    local_s3_client,
     wait_until,
 )
 from local.topology import Topology
@@ -75,54 +75,138 @@ class Endpoints:
     s3_endpoint: str
     index_buckets: dict[str, str]
     sync_url: str
+    origin_verify: str
     edge_url: str = ""
     region_urls: dict[str, str] = field(default_factory=dict)
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.__dict__, indent=2))
+    def save(self, directory: Path) -> None:
+        (directory / "state.json").write_text(json.dumps(self.__dict__, indent=2))
+        (directory / "stack-outputs.json").write_text(json.dumps(self.stack_outputs(), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> Endpoints:
         return cls(**json.loads(path.read_text()))
+
+    @property
+    def index_s3_uri(self) -> str:
+        return f"s3://{self.index_buckets[self.primary_region]}/{INDEX_KEY}"
+
+    def stack_outputs(self) -> dict:
+        """The part of `pulumi stack output --json` that publishing uses, for the local stack."""
+        return {
+            "url": self.edge_url,
+            "primary_region": self.primary_region,
+            "index_s3_uri": self.index_s3_uri,
+            "regions": {
+                region: {
+                    "healthz_url": f"{url}/healthz",
+                    "index_bucket": self.index_buckets[region],
+                }
+                for region, url in self.region_urls.items()
+            },
+        }
 
 
 @dataclass(frozen=True)
 class Published:
     version: str
     count: int
-    uploaded: bool
+    s3_version_id: str
     sync_result: object
     seconds: float
 
 
-class Publisher:
-    """The write path: build, upload, replicate to every region's bucket, invoke sync."""
+class IndexNotifications:
+    """What S3 replication and the bucket notification do in AWS, for the local S3.
 
-    def __init__(self, endpoints: Endpoints):
-        self.endpoints = endpoints
-        self.s3 = boto3.client("s3", **_client_options(endpoints.s3_endpoint))
+    A thread watches the primary region's index bucket. Each new object version
+    is copied to every other region's bucket, then the sync function is invoked
+    with an ObjectCreated:Put event; a failed invocation is retried twice, as
+    Lambda retries asynchronous invocations. Outcomes are kept per S3 version.
+    """
 
-    def publish(self, index: Index) -> Published:
-        started = time.perf_counter()
-        primary_bucket = self.endpoints.index_buckets[self.endpoints.primary_region]
-        result = put_index(S3Location(primary_bucket, INDEX_KEY), index, self.s3)
-        head = self.s3.head_object(Bucket=primary_bucket, Key=INDEX_KEY)
-        for bucket in self.endpoints.index_buckets.values():
-            if bucket != primary_bucket:  # what S3 replication does in AWS
-                source = {"Bucket": primary_bucket, "Key": INDEX_KEY}
-                self.s3.copy_object(Bucket=bucket, Key=INDEX_KEY, CopySource=source)
+    RETRY_DELAYS_S = (0.5, 1.0)
+
+    def __init__(self, stack: LocalStack, poll_interval: float = 0.02):
+        self.stack = stack
+        self.poll_interval = poll_interval
+        self.s3 = local_s3_client(stack.s3_server.endpoint)
+        self._seen: set[str] = set()
+        self._sequence = 0
+        self._outcomes: dict[str, tuple[bool, object]] = {}
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="s3-notifications", daemon=True)
+
+    def start(self) -> IndexNotifications:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def ignore_existing(self) -> None:
+        """After a failover the new primary bucket already holds replicated copies: no events."""
+        self._seen.update(v["VersionId"] for v in self._versions(self._primary_bucket()))
+
+    def outcome(self, s3_version_id: str, timeout: float = 60) -> object:
+        """The sync function's result for this upload; PublishFailed when it failed."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: s3_version_id in self._outcomes, timeout):
+                raise PublishFailed(f"no sync result for S3 version {s3_version_id} in {timeout} s")
+            ok, result = self._outcomes[s3_version_id]
+        if not ok:
+            raise PublishFailed(str(result))
+        return result
+
+    def _primary_bucket(self) -> str:
+        endpoints = self.stack.endpoints
+        return endpoints.index_buckets[endpoints.primary_region]
+
+    def _versions(self, bucket: str) -> list[dict]:
+        listed = self.s3.list_object_versions(Bucket=bucket, Prefix=INDEX_KEY).get("Versions", [])
+        return sorted(listed, key=lambda v: v["LastModified"])
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                bucket = self._primary_bucket()
+                fresh = [v for v in self._versions(bucket) if v["VersionId"] not in self._seen]
+            except (BotoCoreError, ClientError):  # the local S3 stopping at shutdown
+                continue
+            for version in fresh:
+                self._seen.add(version["VersionId"])
+                self._deliver(bucket, version)
+
+    def _deliver(self, bucket: str, version: dict) -> None:
+        endpoints = self.stack.endpoints
+        source = {"Bucket": bucket, "Key": INDEX_KEY, "VersionId": version["VersionId"]}
+        for other in endpoints.index_buckets.values():
+            if other != bucket:
+                self.s3.copy_object(Bucket=other, Key=INDEX_KEY, CopySource=source)
+        self._sequence += 1
         event = s3_put_event(
-            self.endpoints.primary_region,
-            primary_bucket,
+            endpoints.primary_region,
+            bucket,
             INDEX_KEY,
-            size=head["ContentLength"],
-            etag=head["ETag"].strip('"'),
-            version_id=head.get("VersionId"),
+            size=version["Size"],
+            etag=version["ETag"].strip('"'),
+            version_id=version["VersionId"],
+            sequencer=f"{self._sequence:016X}",
         )
-        sync_result = invoke(self.endpoints.sync_url, "sync", event)
-        return Published(
-            index.version, index.count, result.uploaded, sync_result, time.perf_counter() - started
-        )
+        outcome: tuple[bool, object] = (False, "not invoked")
+        for delay in (0, *self.RETRY_DELAYS_S):
+            time.sleep(delay)
+            try:
+                outcome = (True, invoke(self.stack.endpoints.sync_url, "sync", event))
+                break
+            except PublishFailed as exc:
+                outcome = (False, str(exc))
+        with self._changed:
+            self._outcomes[version["VersionId"]] = outcome
+            self._changed.notify_all()
 
 
 def invoke(base_url: str, function: str, event: dict, timeout: float = 120) -> object:
@@ -140,16 +224,18 @@ def invoke(base_url: str, function: str, event: dict, timeout: float = 120) -> o
 
 
 def s3_put_event(
-    region: str, bucket: str, key: str, *, size: int, etag: str, version_id: str | None
+    region: str,
+    bucket: str,
+    key: str,
+    *,
+    size: int,
+    etag: str,
+    version_id: str | None,
+    sequencer: str,
 ) -> dict:
     """An S3 ObjectCreated:Put notification, as S3 delivers it to Lambda."""
     now = datetime.now(UTC)
-    obj = {
-        "key": quote_plus(key, safe="/"),
-        "size": size,
-        "eTag": etag,
-        "sequencer": f"{time.time_ns():020X}",
-    }
+    obj = {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag, "sequencer": sequencer}
     if version_id:
         obj["versionId"] = version_id
     return {
@@ -246,6 +332,7 @@ class LocalStack:
         self.sync_host: FunctionHost | None = None
         self.edge: Edge | None = None
         self.endpoints: Endpoints | None = None
+        self.notifications: IndexNotifications | None = None
         self.version: str | None = None
 
     def __enter__(self) -> LocalStack:
@@ -268,11 +355,12 @@ class LocalStack:
             self._start_s3()
             self._start_redis()
             self._start_functions()
+            self.notifications = IndexNotifications(self).start()
             index = build_index(load_links([self.links]))
             self.publish(index)
             self.edge = self.run(self._start_edge())
             self.endpoints.edge_url = f"http://{LOOPBACK}:{self.edge.port}"
-            self.endpoints.save(self.state_dir / "state.json")
+            self.endpoints.save(self.state_dir)
             self.wait_until_served(index.version)
             self.wait_until_in_rotation(*self.topology.regions)
         except BaseException:
@@ -281,6 +369,8 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        if self.notifications:
+            self.notifications.stop()
         if self.edge:
             self.run(self.edge.stop())
         for host in [*self.hosts.values(), self.sync_host]:
@@ -304,9 +394,7 @@ class LocalStack:
         self._index_buckets = {}
         for region in self.topology.regions:
             # A bucket is created through its own region's endpoint.
-            s3 = boto3.client(
-                "s3", **{**_client_options(self.s3_server.endpoint), "region_name": region}
-            )
+            s3 = local_s3_client(self.s3_server.endpoint, region)
             index_bucket, static_bucket = f"golinks-index-{region}", f"golinks-static-{region}"
             for bucket in (index_bucket, static_bucket):
                 location = {"LocationConstraint": region}
@@ -320,7 +408,7 @@ class LocalStack:
                     Bucket=static_bucket, Key=key, Body=path.read_bytes(), ContentType=content_type
                 )
             self._index_buckets[region] = index_bucket
-        s3 = boto3.client("s3", **_client_options(self.s3_server.endpoint))
+        s3 = local_s3_client(self.s3_server.endpoint)
         self.static_site = S3StaticSite(s3, self.topology.regions)
 
     def _start_redis(self) -> None:
@@ -368,6 +456,7 @@ class LocalStack:
             s3_endpoint=self.s3_server.endpoint,
             index_buckets=self._index_buckets,
             sync_url=self.sync_host.url,
+            origin_verify=self.origin_verify,
             region_urls={region: host.url for region, host in self.hosts.items()},
         )
 
@@ -405,10 +494,23 @@ class LocalStack:
     # -- publishing ----------------------------------------------------------------
 
     def publish(self, index: Index | None = None) -> Published:
+        """Upload the index as CI does and wait for the S3 notification's sync to finish.
+
+        Raises PublishFailed when the sync function failed (after its retries).
+        """
+        started = time.perf_counter()
         index = index or build_index(load_links([self.links]))
-        published = Publisher(self.endpoints).publish(index)
+        location = S3Location.parse(self.endpoints.index_s3_uri)
+        uploaded = put_index(location, index, self.notifications.s3)
+        result = self.notifications.outcome(uploaded.s3_version_id)
         self.version = index.version
-        return published
+        return Published(
+            index.version,
+            index.count,
+            uploaded.s3_version_id,
+            result,
+            time.perf_counter() - started,
+        )
 
     def region_health(self, region: str) -> dict:
         headers = {ORIGIN_VERIFY_HEADER: self.origin_verify}  # as CloudFront would add
@@ -482,18 +584,8 @@ class LocalStack:
         self._start_sync()
         self.endpoints.primary_region = region
         self.endpoints.sync_url = self.sync_host.url
-        self.endpoints.save(self.state_dir / "state.json")
-
-
-def _client_options(endpoint: str) -> dict[str, str]:
-    """boto3 client arguments for the local S3 (this process may run several stacks)."""
-    env = local_s3_env(endpoint)
-    return {
-        "endpoint_url": endpoint,
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-        "region_name": env["AWS_DEFAULT_REGION"],
-    }
+        self.notifications.ignore_existing()  # replicated copies are not new uploads
+        self.endpoints.save(self.state_dir)
 
 
 class S3StaticSite:

@@ -129,6 +129,16 @@ def report(states: list[RegionState], version: str) -> str:
     return f"waiting for link index {version}:\n" + "\n".join(lines)
 
 
+def parse_headers(items: list[str]) -> dict[str, str]:
+    headers = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--header takes 'Name: value', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
 def urls_from_stack_outputs(path: Path) -> dict[str, str]:
     outputs = json.loads(path.read_text())
     return {region: facts["healthz_url"] for region, facts in outputs["regions"].items()}
@@ -162,12 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         urls[region] = url
     if not urls:
         parser.error("give --url REGION=URL (one per region) or --stack-outputs FILE")
-    headers = {}
-    for item in args.header:
-        name, sep, value = item.partition(":")
-        if not sep:
-            parser.error(f"--header takes 'Name: value', got {item!r}")
-        headers[name.strip()] = value.strip()
+    try:
+        headers = parse_headers(args.header)
+    except ValueError as exc:
+        parser.error(str(exc))
     states = wait(args.version, urls, timeout=args.timeout, interval=args.interval, headers=headers)
     print(report(states, args.version))
     return 0 if all(s.reached_after is not None for s in states) else 1

@@ -160,13 +160,15 @@ def render_json(diff: LinkDiff, *, source: str, label: str | None) -> str:
     )
 
 
-MARKDOWN_MARKER = "<!-- golinks:link-diff -->"
+def markdown_marker(label: str | None) -> str:
+    """Hidden first line of the comment, so CI finds and updates its own comment."""
+    return f"<!-- golinks:link-diff:{label or 'links'} -->"
 
 
 def render_markdown(diff: LinkDiff, *, source: str, label: str | None) -> str:
     """A pull-request comment: what publishing this branch's links would change."""
     title = f"Link changes{f' for {label}' if label else ''}"
-    lines = [MARKDOWN_MARKER, f"### {title}", ""]
+    lines = [markdown_marker(label), f"### {title}", ""]
     lines.append(
         f"Published: `{diff.previous_version or 'nothing yet'}` → this branch: `{diff.version}` "
         f"({len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed)"
@@ -194,8 +196,8 @@ def render_markdown_errors(errors: LinkErrors, label: str | None) -> str:
     fence = "`" * 3
     problems = "\n".join(str(problem).replace(fence, "'" * 3) for problem in errors.problems)
     return (
-        f"{MARKDOWN_MARKER}\n### {title}\n\n**The links are invalid; nothing can be published "
-        f"until these are fixed:**\n\n{fence}text\n{problems}\n{fence}"
+        f"{markdown_marker(label)}\n### {title}\n\n**The links are invalid; nothing can be "
+        f"published until these are fixed:**\n\n{fence}text\n{problems}\n{fence}"
     )
 
 
@@ -247,8 +249,15 @@ def _publish_to_s3(uri: str, index: Index) -> None:
         result = put_index(location, index)
     except (BotoCoreError, ClientError) as exc:
         raise Failed(f"S3 {location}: {exc}") from None
-    state = "uploaded" if result.uploaded else "already holds this version"
-    print(f"s3 {location}: {state}, version {index.version} (S3 version {result.s3_version_id})")
+    was = (
+        "unchanged"
+        if result.previous_version == index.version
+        else (f"was {result.previous_version or 'empty'}")
+    )
+    print(
+        f"s3 {location}: uploaded version {index.version} ({was}; S3 object version "
+        f"{result.s3_version_id})"
+    )
     if not result.bucket_versioned:
         print(
             f"warning: bucket {location.bucket} is not versioned; a bad publish cannot be "

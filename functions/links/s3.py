@@ -37,8 +37,9 @@ class S3Location:
 
 @dataclass(frozen=True)
 class PutResult:
-    uploaded: bool
     s3_version_id: str | None
+    previous_version: str | None
+    """The link-index version the object held before (None: it did not exist)."""
     bucket_versioned: bool
 
 
@@ -48,16 +49,21 @@ def s3_client():
 
 
 def put_index(location: S3Location, index: Index, client=None) -> PutResult:
-    """Upload `index` unless the object already holds that version (a re-run is a no-op)."""
+    """Upload `index` as a new object version, even when the content is unchanged.
+
+    Every upload fires the bucket's notification, so re-running a publish
+    whose sync failed makes the sync run again (a no-op when Redis already
+    serves the version); S3 keeps the identical versions cheaply.
+    """
     client = client or s3_client()
     versioned = client.get_bucket_versioning(Bucket=location.bucket).get("Status") == "Enabled"
     try:
         head = client.head_object(Bucket=location.bucket, Key=location.key)
-        if head.get("Metadata", {}).get(VERSION_METADATA) == index.version:
-            return PutResult(False, head.get("VersionId"), versioned)
+        previous = head.get("Metadata", {}).get(VERSION_METADATA)
     except client.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] not in ("404", "NoSuchKey"):
             raise
+        previous = None
     response = client.put_object(
         Bucket=location.bucket,
         Key=location.key,
@@ -66,7 +72,7 @@ def put_index(location: S3Location, index: Index, client=None) -> PutResult:
         Metadata={VERSION_METADATA: index.version, COUNT_METADATA: str(index.count)},
         ChecksumAlgorithm="SHA256",
     )
-    return PutResult(True, response.get("VersionId"), versioned)
+    return PutResult(response.get("VersionId"), previous, versioned)
 
 
 def get_index(location: S3Location, s3_version_id: str | None = None, client=None) -> Index:

@@ -1,0 +1,153 @@
+"""The Global Datastore failover runbook, as a command: dry run by default.
+
+    python -m scripts.datastore_failover --stack prod --to-region us-west-2 \\
+        --stack-outputs outputs.json [--execute] [--timeout 1800]
+
+1. promote the target region's member (`aws elasticache failover-global-replication-group`),
+2. wait until AWS reports it primary,
+3. set `golinks:primaryRegion` in Pulumi.<stack>.yaml, so the next `pulumi up` moves
+   the sync function, publishing and the fallback pool (docs/deploy.md, runbook).
+
+Without --execute it prints exactly that and changes nothing. Exit status: 0
+done (or planned), 1 the failover failed or timed out, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from components.planning import resource_name, short_region
+
+REPO = Path(__file__).resolve().parent.parent
+PRIMARY_KEY = "golinks:primaryRegion"
+
+
+def plan(stack: str, outputs: dict, target: str) -> list[list[str]]:
+    """The AWS CLI calls that promote `target`; ValueError if that makes no sense."""
+    regions = list(outputs["regions"])
+    if target not in regions:
+        raise ValueError(f"{target} is not one of the stack's regions {regions}")
+    if target == outputs["primary_region"]:
+        raise ValueError(f"{target} is already the primary region")
+    return [
+        [
+            "aws",
+            "elasticache",
+            "failover-global-replication-group",
+            "--region",
+            target,
+            "--global-replication-group-id",
+            outputs["global_datastore_id"],
+            "--primary-region",
+            target,
+            "--primary-replication-group-id",
+            resource_name(stack, short_region(target)),
+        ]
+    ]
+
+
+def set_primary_region(stack_file: Path, region: str) -> str:
+    """Rewrite the primaryRegion line (adding it if absent), keeping everything else as is."""
+    text = stack_file.read_text()
+    line = f"  {PRIMARY_KEY}: {region}"
+    updated, found = re.subn(rf"^  {re.escape(PRIMARY_KEY)}:.*$", line, text, flags=re.M)
+    if not found:
+        updated = text.rstrip("\n") + f"\n{line}\n"
+    stack_file.write_text(updated)
+    return line.strip()
+
+
+def member_roles(datastore_id: str, region: str) -> dict[str, str]:
+    """Region -> role (PRIMARY/SECONDARY) and status, as AWS reports them now."""
+    described = subprocess.run(
+        [
+            "aws",
+            "elasticache",
+            "describe-global-replication-groups",
+            "--region",
+            region,
+            "--show-member-info",
+            "--global-replication-group-id",
+            datastore_id,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    group = json.loads(described.stdout)["GlobalReplicationGroups"][0]
+    return {m["ReplicationGroupRegion"]: f"{m['Role']}/{m['Status']}" for m in group["Members"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.datastore_failover", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--stack", required=True, choices=("dev", "staging", "prod"))
+    parser.add_argument("--to-region", required=True)
+    parser.add_argument(
+        "--stack-outputs",
+        type=Path,
+        required=True,
+        help="`pulumi stack output --json` of the stack",
+    )
+    parser.add_argument("--stack-file", type=Path, help="default: Pulumi.<stack>.yaml here")
+    parser.add_argument(
+        "--execute", action="store_true", help="really fail over (default: dry run)"
+    )
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--interval", type=float, default=15)
+    args = parser.parse_args(argv)
+    try:
+        outputs = json.loads(args.stack_outputs.read_text())
+        commands = plan(args.stack, outputs, args.to_region)
+    except (OSError, ValueError, KeyError) as exc:
+        parser.error(str(exc))
+    stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
+    mode = "executing" if args.execute else "dry run, nothing changes"
+    print(f"Failover of {args.stack}: {outputs['primary_region']} -> {args.to_region} ({mode})")
+    for command in commands:
+        print("  $ " + " ".join(command))
+    print(f"  then wait until AWS reports {args.to_region} PRIMARY/available")
+    print(f"  then set {PRIMARY_KEY}: {args.to_region} in {stack_file.name} and run `pulumi up`")
+    if not args.execute:
+        return 0
+    if shutil.which("aws") is None:
+        print("error: the AWS CLI is not installed", file=sys.stderr)
+        return 1
+    try:
+        for command in commands:
+            subprocess.run(command, check=True)
+        deadline = time.monotonic() + args.timeout
+        while (roles := member_roles(outputs["global_datastore_id"], args.to_region)).get(
+            args.to_region
+        ) != "PRIMARY/available":
+            print(f"  waiting: {roles}", flush=True)
+            if time.monotonic() > deadline:
+                print(
+                    f"error: {args.to_region} is not primary after {args.timeout:.0f} s",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(args.interval)
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"error: {' '.join(exc.cmd[:3])} failed ({exc.returncode}): {exc.stderr or ''}",
+            file=sys.stderr,
+        )
+        return 1
+    changed = set_primary_region(stack_file, args.to_region)
+    print(f"  {args.to_region} is primary; {stack_file.name} now says {changed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

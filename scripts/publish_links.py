@@ -1,0 +1,68 @@
+"""Publish links/ to an environment and wait until every region serves them.
+
+    python -m scripts.publish_links --stack-outputs outputs.json [PATH...] \\
+        [--timeout 300] [--interval 2] [--header 'Name: value']
+
+`outputs.json` is `pulumi stack output --json` (its `index_s3_uri` and each
+region's `healthz_url`). The index is validated, built, uploaded as a new
+object version (the bucket's notification makes the sync function apply it),
+then every region's /healthz is polled until it reports the new version.
+Exit status: 0 every region serves it, 1 invalid links or a region did not
+catch up (with a per-region report), 2 bad usage, 3 S3 failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.links.index import build_index
+from functions.links.s3 import S3Location, put_index
+from functions.links.source import LinkErrors, load_links
+from scripts.wait_for_version import parse_headers, report, urls_from_stack_outputs, wait
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.publish_links", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("paths", nargs="*", default=["links"], metavar="PATH")
+    parser.add_argument("--stack-outputs", type=Path, required=True)
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--interval", type=float, default=2)
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
+    args = parser.parse_args(argv)
+    try:
+        outputs = json.loads(args.stack_outputs.read_text())
+        location = S3Location.parse(outputs["index_s3_uri"])
+        urls = urls_from_stack_outputs(args.stack_outputs)
+        headers = parse_headers(args.header)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"--stack-outputs/--header: {exc}")
+    try:
+        index = build_index(load_links(args.paths))
+    except LinkErrors as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        uploaded = put_index(location, index)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: S3 {location}: {exc}", file=sys.stderr)
+        return 3
+    print(
+        f"uploaded {index.count} links, version {index.version}, to {location} "
+        f"(S3 object version {uploaded.s3_version_id}); waiting for {len(urls)} regions"
+    )
+    states = wait(
+        index.version, urls, timeout=args.timeout, interval=args.interval, headers=headers
+    )
+    print(report(states, index.version))
+    return 0 if all(state.reached_after is not None for state in states) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
