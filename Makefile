@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SETUP_STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup dev publish test lint fmt bench package
+.PHONY: setup dev publish test lint workflow-lint fmt bench package
 
 setup: $(SETUP_STAMP)
 
@@ -22,8 +22,13 @@ fmt: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+workflow-lint: setup
+	$(VENV)/bin/zizmor --offline --min-severity medium --no-progress .github/
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+
 # Infra tests run in their own process: Pulumi's mocks are process-wide.
-test: lint
+test: lint workflow-lint
 	$(PY) -m pytest tests --ignore=tests/infra
 	$(PY) -m pytest tests/infra
 

@@ -22,13 +22,15 @@ fi
 "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r requirements/dev.txt
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  as_root=""
+  [ "$(id -u)" = 0 ] || as_root="sudo -n"   # CI runners have password-less sudo
+  if command -v apt-get >/dev/null && $as_root true 2>/dev/null; then
     echo "setup: installing redis-server and redis-tools with apt-get"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq redis-server redis-tools >/dev/null 2>&1 \
-      || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
+    $as_root apt-get install -y -qq redis-server redis-tools >/dev/null 2>&1 \
+      || { $as_root apt-get update -qq && $as_root apt-get install -y -qq redis-server redis-tools >/dev/null; }
     # The Debian package starts a system service on :6379; nothing here uses it.
-    (service redis-server stop || true) >/dev/null 2>&1
+    ($as_root service redis-server stop || true) >/dev/null 2>&1
   else
     echo "setup: redis-server and redis-cli are missing. Install them (Debian: 'sudo apt-get install redis-server redis-tools') and run 'make setup' again." >&2
     exit 1
