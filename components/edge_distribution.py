@@ -68,14 +68,7 @@ class EdgeDistribution(pulumi.ComponentResource):
         in_region = pulumi.ResourceOptions(parent=self, provider=args.region_provider)
         in_edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
 
-        bucket = aws.s3.Bucket(f"{name}-static", bucket=args.static_bucket_name, opts=in_region)
-        aws.s3.BucketVersioning(
-            f"{name}-static",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=in_region,
-        )
-        private_bucket(f"{name}-static", bucket, in_region)
+        bucket, _ = private_bucket(f"{name}-static", args.static_bucket_name, in_region)
         for path in sorted(p for p in args.static_site.rglob("*") if p.is_file()):
             key = path.relative_to(args.static_site).as_posix()
             aws.s3.BucketObjectv2(

@@ -44,21 +44,9 @@ class LinkIndexBuckets(pulumi.ComponentResource):
         versionings = []
         for region, provider in args.providers.items():
             in_region = pulumi.ResourceOptions(parent=self, provider=provider)
-            bucket = aws.s3.Bucket(
-                f"{name}-{region}",
-                bucket=bucket_name(args.stack, "index", region, args.account_id),
-                opts=in_region,
-            )
-            versionings.append(
-                aws.s3.BucketVersioning(
-                    f"{name}-{region}",
-                    bucket=bucket.id,
-                    versioning_configuration={"status": "Enabled"},
-                    opts=in_region,
-                )
-            )
-            private_bucket(f"{name}-{region}", bucket, in_region)
-            buckets[region] = bucket
+            physical = bucket_name(args.stack, "index", region, args.account_id)
+            buckets[region], versioning = private_bucket(f"{name}-{region}", physical, in_region)
+            versionings.append(versioning)
 
         primary = buckets[args.primary_region]
         others = [b for region, b in buckets.items() if region != args.primary_region]
@@ -110,8 +98,14 @@ class LinkIndexBuckets(pulumi.ComponentResource):
         self.register_outputs({"bucket_names": self.bucket_names, "index_key": args.index_key})
 
 
-def private_bucket(name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> None:
-    """No public access of any kind, objects owned by the bucket owner, encrypted at rest."""
+def private_bucket(
+    name: str, physical_name: str, opts: pulumi.ResourceOptions
+) -> tuple[aws.s3.Bucket, aws.s3.BucketVersioning]:
+    """A versioned bucket closed to the public, owned by its owner, encrypted at rest."""
+    bucket = aws.s3.Bucket(name, bucket=physical_name, opts=opts)
+    versioning = aws.s3.BucketVersioning(
+        name, bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
+    )
     aws.s3.BucketPublicAccessBlock(
         name,
         bucket=bucket.id,
@@ -135,3 +129,4 @@ def private_bucket(name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOption
         ],
         opts=opts,
     )
+    return bucket, versioning

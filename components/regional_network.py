@@ -83,56 +83,23 @@ class RegionalNetwork(pulumi.ComponentResource):
         endpoints = aws.ec2.SecurityGroup(
             f"{name}-endpoints", vpc_id=vpc.id, description="Interface endpoints", opts=child
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-cache-from-functions",
-            security_group_id=cache.id,
-            referenced_security_group_id=functions.id,
-            ip_protocol="tcp",
-            from_port=CACHE_PORT,
-            to_port=CACHE_PORT,
-            description="Redis protocol from the functions",
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-functions-to-cache",
-            security_group_id=functions.id,
-            referenced_security_group_id=cache.id,
-            ip_protocol="tcp",
-            from_port=CACHE_PORT,
-            to_port=CACHE_PORT,
-            description="Redis protocol to the cache",
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-functions-to-s3",
-            security_group_id=functions.id,
-            prefix_list_id=s3.prefix_list_id,
-            ip_protocol="tcp",
-            from_port=HTTPS_PORT,
-            to_port=HTTPS_PORT,
-            description="HTTPS to S3 through the gateway endpoint",
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-functions-to-endpoints",
-            security_group_id=functions.id,
-            referenced_security_group_id=endpoints.id,
-            ip_protocol="tcp",
-            from_port=HTTPS_PORT,
-            to_port=HTTPS_PORT,
-            description="HTTPS to interface endpoints",
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-endpoints-from-functions",
-            security_group_id=endpoints.id,
-            referenced_security_group_id=functions.id,
-            ip_protocol="tcp",
-            from_port=HTTPS_PORT,
-            to_port=HTTPS_PORT,
-            description="HTTPS from the functions",
-            opts=child,
-        )
+
+        def allow(rule, suffix: str, group, port: int, why: str, **peer) -> None:
+            rule(f"{name}-{suffix}", security_group_id=group.id, ip_protocol="tcp",
+                 from_port=port, to_port=port, description=why, opts=child, **peer)  # fmt: skip
+
+        # The only traffic this VPC allows.
+        ingress, egress = aws.vpc.SecurityGroupIngressRule, aws.vpc.SecurityGroupEgressRule
+        allow(ingress, "cache-from-functions", cache, CACHE_PORT, "Redis from the functions",
+              referenced_security_group_id=functions.id)  # fmt: skip
+        allow(egress, "functions-to-cache", functions, CACHE_PORT, "Redis to the cache",
+              referenced_security_group_id=cache.id)  # fmt: skip
+        allow(egress, "functions-to-s3", functions, HTTPS_PORT, "HTTPS to S3 (gateway endpoint)",
+              prefix_list_id=s3.prefix_list_id)  # fmt: skip
+        allow(egress, "functions-to-endpoints", functions, HTTPS_PORT, "HTTPS to endpoints",
+              referenced_security_group_id=endpoints.id)  # fmt: skip
+        allow(ingress, "endpoints-from-functions", endpoints, HTTPS_PORT, "HTTPS from functions",
+              referenced_security_group_id=functions.id)  # fmt: skip
         aws.ec2.VpcEndpoint(
             f"{name}-secretsmanager",
             vpc_id=vpc.id,
