@@ -167,6 +167,7 @@ def test_the_primary_dies_reads_continue_publishing_fails_loudly_promotion_resto
 
 def test_a_publish_killed_mid_way_never_shows_a_mix_and_the_next_one_converges(own_stack):
     stack = own_stack
+    assert_every_link_resolves(stack)
     old = build_index(load_links([REPO / "links"]))
     big_links = [Link(f"bulk/{i}", f"https://example.com/bulk/{i}") for i in range(150_000)]
     new = build_index(big_links + list(old.links))
@@ -213,6 +214,7 @@ def test_a_publish_killed_mid_way_never_shows_a_mix_and_the_next_one_converges(o
             watcher.join()
     assert mixes == []
     assert {old.version, new.version} <= set(snapshots)
+    assert_every_link_resolves(stack)
 
 
 def _publish_expecting_failure(stack, index) -> None:
