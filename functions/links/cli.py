@@ -73,19 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     diff.add_argument("--label", help="name of the environment, for the markdown heading")
     sync = command("sync", _sync, "publish the index to S3 and/or apply it to Redis")
-    _redis_option(sync, required=False)
-    sync.add_argument("--s3-uri", help="s3://bucket/key of the index object")
-    return parser
-
-
-def _redis_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    default = os.environ.get("REDIS_URL")
-    parser.add_argument(
+    sync.add_argument(
         "--redis-url",
-        default=default,
-        required=required and not default,
+        default=os.environ.get("REDIS_URL"),
         help="Redis primary, e.g. redis://127.0.0.1:6379/0 (default: $REDIS_URL)",
     )
+    sync.add_argument("--s3-uri", help="s3://bucket/key of the index object")
+    return parser
 
 
 def _validate(args, index: Index) -> int:
