@@ -103,6 +103,24 @@ class Process:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def wait_accepting(self, port: int, timeout: float) -> None:
+        """Until the process accepts TCP connections on `port`; stops it if it never does."""
+
+        def accepting() -> bool:
+            if not self.running:
+                raise ServerError(f"{self.name} exited:\n{self.log_tail()}")
+            try:
+                socket.create_connection((LOOPBACK, port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        try:
+            wait_until(accepting, timeout, f"{self.name} on :{port}", interval=0.05)
+        except ServerError:
+            self.stop()
+            raise
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -236,20 +254,7 @@ class MotoS3Server(Process):
         argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
         self.spawn(argv, env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"})
 
-        def accepting() -> bool:
-            if not self.running:
-                raise ServerError(f"moto server exited: {self.log_tail()}")
-            try:
-                socket.create_connection((LOOPBACK, self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        try:
-            wait_until(accepting, timeout, f"moto S3 on :{self.port}", interval=0.05)
-        except ServerError:
-            self.stop()
-            raise
+        self.wait_accepting(self.port, timeout)
         return self
 
 

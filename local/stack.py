@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -286,16 +285,7 @@ class FunctionHost(Process):
         argv += [arg for invoke_ in self.invokes for arg in ("--invoke", invoke_)]
         self.spawn(argv, env={**os.environ, "PYTHONPATH": str(REPO), **self.env})
 
-        def accepting() -> bool:
-            if not self.running:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-            try:
-                socket.create_connection((LOOPBACK, self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(accepting, timeout, self.name, interval=0.05)
+        self.wait_accepting(self.port, timeout)
         return self
 
 
