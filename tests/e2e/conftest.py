@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from functions.links.model import GONE_RETENTION_SECONDS
 from functions.links.source import load_links
 from local.edge import CLIENT_REGION_HEADER, SERVED_BY_HEADER
 from local.stack import LocalStack
@@ -62,7 +63,9 @@ def assert_every_link_resolves(stack: LocalStack) -> dict[str, set[str]]:
         client = Client(stack, client_region)
         for link in load_links([REPO / "links"]):
             response = client.get(f"/{link.slug}")
-            if link.expires is not None and link.expires <= now:
+            if link.expires is not None and link.expires + GONE_RETENTION_SECONDS <= now:
+                assert response.status_code == 404, (client_region, link.slug)  # forgotten
+            elif link.expires is not None and link.expires <= now:
                 assert response.status_code == 410, (client_region, link.slug)
             else:
                 assert response.status_code == link.status, (client_region, link.slug)

@@ -30,17 +30,22 @@ FUNCTION_ENV = (
     "NOT_FOUND_CACHE_SECONDS",
     "REDIS_CA_FILE",
 )
-NOW = int(time.time())
 
-LINKS = [
-    Link("docs", "https://docs.example.com/"),
-    Link("gh", "https://github.com/example", status=301),
-    Link("search", "https://docs.example.com/search?lang=en#results", 307, forward_query=True),
-    Link("plain", "https://example.com/p", forward_query=True),
-    Link("old", "https://example.com/old", expires=NOW - 3600),  # gone, still answered 410
-    Link("soon", "https://example.com/soon", 308, expires=NOW + 120),
-    Link("rfc/template", "https://docs.example.com/rfcs/template"),
-]
+
+def links_as_of(now: int) -> list[Link]:
+    """The test link set; expiring links are relative to `now` (when a test publishes)."""
+    return [
+        Link("docs", "https://docs.example.com/"),
+        Link("gh", "https://github.com/example", status=301),
+        Link("search", "https://docs.example.com/search?lang=en#results", 307, forward_query=True),
+        Link("plain", "https://example.com/p", forward_query=True),
+        Link("old", "https://example.com/old", expires=now - 3600),  # gone, still answered 410
+        Link("soon", "https://example.com/soon", 308, expires=now + 600),
+        Link("rfc/template", "https://docs.example.com/rfcs/template"),
+    ]
+
+
+LINKS = links_as_of(int(time.time()))
 
 
 def clear_function_caches() -> None:
@@ -91,7 +96,7 @@ def s3_event(bucket: str, key: str, version_id: str | None, sequencer: str, **fi
 def published(redis_replicated, s3_bucket):
     """LINKS synced to a primary (and its replica) and uploaded to a versioned bucket."""
     primary, replica = redis_replicated
-    index = build_index(LINKS)
+    index = build_index(links_as_of(int(time.time())))
     sync_index(primary.client(), index)
     put_index(S3Location(s3_bucket, "index/links.json"), index)
     replica.wait_in_sync()

@@ -63,7 +63,7 @@ def test_cache_lifetimes_come_from_configuration_and_never_outlive_the_link(serv
     configure(REDIS_URL=replica.url, REDIRECT_CACHE_SECONDS="3600", NOT_FOUND_CACHE_SECONDS="7")
     soon = get("/soon")
     assert soon["statusCode"] == 308
-    assert 0 < int(soon["headers"]["Cache-Control"].split("=")[1]) <= 120
+    assert 0 < int(soon["headers"]["Cache-Control"].split("=")[1]) <= 600  # its expiry
     assert get("/docs")["headers"]["Cache-Control"] == "public, max-age=3600"
     assert get("/nope")["headers"]["Cache-Control"] == "public, max-age=7"
     configure(REDIS_URL=replica.url, REDIRECT_CACHE_SECONDS="0")
