@@ -14,6 +14,7 @@ Standard library only, so it runs on any CI runner or laptop.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import threading
@@ -37,28 +38,42 @@ class RegionState:
     reached_after: float | None = None
 
 
-def probe(state: RegionState, headers: dict[str, str], timeout: float) -> None:
-    """One GET of the region's /healthz, recorded in `state`."""
+def fetch(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    """GET `url`: (HTTP status, body), error statuses included."""
     # URLs are checked to be http(s) when parsed (main), so no file: or custom schemes.
-    request = urllib.request.Request(state.url, headers={"Accept": "application/json", **headers})  # noqa: S310
+    request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            state.http_status, body = response.status, response.read()
+            return response.status, response.read()
     except urllib.error.HTTPError as exc:
-        state.http_status, body = exc.code, exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        state.http_status, state.error = None, str(getattr(exc, "reason", exc))
+        with exc:
+            return exc.code, exc.read()
+
+
+def probe(state: RegionState, headers: dict[str, str], timeout: float) -> None:
+    """One GET of the region's /healthz, recorded in `state`; never raises for a bad answer."""
+    try:
+        state.http_status, body = fetch(state.url, headers, timeout)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        # Refused, reset, timed out, or not HTTP at all (a bad status line, a cut body).
+        reason = getattr(exc, "reason", exc)
+        state.http_status, state.error = None, str(reason) or type(reason).__name__
         return
     state.answered_at = time.time()
     try:
         health = json.loads(body)
-        state.status, state.version, state.error = health.get("status"), health.get("version"), None
+        state.status, state.version = _text(health.get("status")), _text(health.get("version"))
+        state.error = None
     except (ValueError, AttributeError):
         state.status, state.version = None, None
         state.error = f"HTTP {state.http_status}: not the health JSON"
         return
     if state.http_status != 200:
         state.error = f"HTTP {state.http_status}"
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def wait(

@@ -1,18 +1,154 @@
-"""The wait-for-version script on the local stack: all regions catch up, or a report."""
+"""The wait-for-version script: every region catches up, or a per-region report.
+
+First on bare parts (a real Redis primary, one real replica per region, each
+behind the real health function; links published with the link CLI), then on
+the whole local stack, then against endpoints that answer badly.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import socketserver
 import subprocess
 import sys
+import threading
+import time
+
+import pytest
 
 from functions.links.index import build_index
 from functions.links.model import Link
 from functions.links.source import load_links
+from local.stack import FunctionHost
 from scripts.wait_for_version import main, report, wait
 
 from .conftest import REPO
+
+REGIONS = ("eu-west-1", "us-west-2", "ap-southeast-1")
+ORIGIN_VERIFY = "wait-test-origin"
+
+# -- bare parts: Redis primary, a replica per region, the real health function ----------
+
+
+@pytest.fixture
+def regions(redis_factory, tmp_path):
+    """region -> (its Redis replica, its health endpoint); plus the primary."""
+    primary = redis_factory("primary")
+    served = {}
+    for region in REGIONS:
+        replica = redis_factory(f"replica-{region}", replica_of=primary)
+        env = {
+            "AWS_REGION": region,
+            "PRIMARY_REGION": REGIONS[0],
+            "REDIS_URL": replica.url,
+            "ORIGIN_VERIFY": ORIGIN_VERIFY,
+            "LINK_INDEX_BUCKET": "",  # no S3 fallback: health reports Redis alone
+        }
+        host = FunctionHost(
+            tmp_path / f"health-{region}",
+            f"health-{region}",
+            env,
+            routes=["GET /healthz=functions.health.handler"],
+        )
+        served[region] = (replica, host.start())
+    yield primary, served
+    for _, host in served.values():
+        host.stop()
+
+
+def sync_links(primary, links_dir) -> str:
+    """`python -m functions.links sync --redis-url <primary>`, as by hand; the new version."""
+    result = subprocess.run(
+        [sys.executable, "-m", "functions.links", "sync", "--redis-url", primary.url, links_dir],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return re.search(r"version ([0-9a-f]+) ", result.stdout).group(1)
+
+
+def wait_script(served, version: str, timeout: float) -> subprocess.CompletedProcess:
+    urls = [f"--url={region}={host.url}/healthz" for region, (_, host) in served.items()]
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "scripts.wait_for_version", "--version", version, *urls),
+            *("--header", f"x-origin-verify: {ORIGIN_VERIFY}"),
+            *("--timeout", str(timeout), "--interval", "0.1"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+
+
+def rows(stdout: str) -> dict[str, list[str]]:
+    """The report's rows by region, split on the table's two-space gaps."""
+    table = stdout[stdout.index("waiting for link index") :].splitlines()[1:]
+    return {cells[0]: cells for cells in (re.split(r"\s{2,}", line) for line in table)}
+
+
+def links_dir(tmp_path, *extra_slugs: str):
+    directory = tmp_path / f"links-{len(extra_slugs)}"
+    directory.mkdir()
+    lines = [(REPO / "links" / "company.yaml").read_text()]
+    lines += [f"{slug}: https://example.com/{slug}\n" for slug in extra_slugs]
+    (directory / "links.yaml").write_text("".join(lines))
+    return str(directory)
+
+
+def test_bare_parts_it_passes_once_every_replica_serves_the_published_version(regions, tmp_path):
+    primary, served = regions
+    version = sync_links(primary, links_dir(tmp_path))
+    result = wait_script(served, version, timeout=20)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for region in REGIONS:
+        assert f"{region}: serving {version} after" in result.stdout
+        assert rows(result.stdout)[region][1].startswith("ok after")
+
+
+def test_bare_parts_a_cut_off_replica_and_a_dead_endpoint_fail_with_a_report(regions, tmp_path):
+    primary, served = regions
+    old = sync_links(primary, links_dir(tmp_path))
+    for replica, _ in served.values():
+        replica.wait_in_sync()
+    served["us-west-2"][0].client().replicaof("NO", "ONE")  # replication to it is broken
+    served["ap-southeast-1"][1].stop()  # its API is gone
+    new = sync_links(primary, links_dir(tmp_path, "wait/new"))
+
+    result = wait_script(served, new, timeout=2)
+    assert result.returncode == 1, result.stdout + result.stderr
+    table = rows(result.stdout)
+    assert table["region"][:6] == [
+        "region", "result", "HTTP", "status", "version seen", "last answer"
+    ]  # fmt: skip
+    assert table["eu-west-1"][1].startswith("ok after") and table["eu-west-1"][4] == new
+    # Still answering, healthy, but serving what it had before replication broke.
+    assert table["us-west-2"][1:5] == ["NOT SERVING", "200", "ok", old]
+    assert re.fullmatch(r"\d\d:\d\d:\d\dZ", table["us-west-2"][5])
+    # Never answered: no HTTP code, no version, the connection error.
+    unreachable = table["ap-southeast-1"]
+    assert unreachable[1:6] == ["NOT SERVING", "-", "-", "-", "never"]
+    assert "Connection refused" in unreachable[6]
+
+
+def test_bare_parts_a_region_whose_redis_is_down_reports_503(regions, tmp_path):
+    primary, served = regions
+    version = sync_links(primary, links_dir(tmp_path))
+    served["ap-southeast-1"][0].stop()
+    result = wait_script(served, version, timeout=1)
+    assert result.returncode == 1
+    down = rows(result.stdout)["ap-southeast-1"]
+    assert down[1:5] == ["NOT SERVING", "503", "down", "-"] and down[6] == "HTTP 503"
+
+
+# -- the whole local stack ---------------------------------------------------------------
 
 
 def health_urls(stack) -> dict[str, str]:
@@ -135,3 +271,54 @@ def test_usage_errors_are_clear(tmp_path):
             check=False,
         )
         assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+# -- endpoints that answer badly ---------------------------------------------------------
+
+
+class Misbehaving(socketserver.BaseRequestHandler):
+    """Raw answers a broken proxy or a dying host could give, chosen by the path."""
+
+    def handle(self):
+        path = self.request.recv(4096).split(b" ")[1].decode()
+        if path == "/slow":
+            time.sleep(3)
+        http_ok = b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+        answers = {
+            "/not-json": http_ok + b"Content-Length: 6\r\n\r\n<html>",
+            "/a-list": http_ok + b"Content-Length: 2\r\n\r\n[]",
+            "/odd-types": http_ok + b'Content-Length: 29\r\n\r\n{"status": [1], "version": 7}',
+            "/not-http": b"hello\r\n",
+            "/cut-body": http_ok + b'Content-Length: 100\r\n\r\n{"status"',
+            "/slow": http_ok + b"Content-Length: 2\r\n\r\n{}",
+        }
+        self.request.sendall(answers[path])
+
+
+@pytest.fixture
+def misbehaving():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Misbehaving)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_bad_answers_are_reported_per_region_and_never_crash_the_wait(misbehaving, monkeypatch):
+    crashes = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
+    paths = ("/not-json", "/a-list", "/odd-types", "/not-http", "/cut-body", "/slow")
+    urls = {path.strip("/"): f"{misbehaving}{path}" for path in paths}
+    states = wait("v1", urls, timeout=1.5, interval=0.2, out=io.StringIO())
+    assert crashes == []
+    by_region = {state.region: state for state in states}
+    assert not any(state.reached_after for state in states)
+    assert by_region["not-json"].error == "HTTP 200: not the health JSON"
+    assert by_region["a-list"].error == "HTTP 200: not the health JSON"
+    assert (by_region["odd-types"].status, by_region["odd-types"].version) == ("[1]", "7")
+    assert by_region["not-http"].http_status is None and by_region["not-http"].error
+    assert by_region["cut-body"].http_status is None and by_region["cut-body"].error
+    assert "timed out" in by_region["slow"].error and by_region["slow"].answered_at is None
+    table = report(states, "v1")
+    assert all(f"\n{region} " in table for region in urls)
