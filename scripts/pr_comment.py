@@ -3,7 +3,9 @@
     python -m scripts.pr_comment --pr 42 --body-file link-diff.md
 
 The comment is recognised by its first line, a hidden marker (`<!-- ... -->`)
-that the body must start with. GitHub settings come from the environment
+that the body must start with, and by its author: only the workflow's own
+comments are edited (anyone can paste a marker into a comment of their own).
+GitHub settings come from the environment
 Actions provides: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL. Standard
 library only.
 """
@@ -19,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 MAX_BODY = 65_000  # GitHub refuses comments over 65,536 characters
+WORKFLOW_AUTHOR = "github-actions[bot]"  # who comments with a workflow's GITHUB_TOKEN
 
 
 class GitHub:
@@ -44,13 +47,14 @@ class GitHub:
             return json.loads(response.read() or b"null")
 
 
-def upsert(github: GitHub, pr: int, body: str) -> str:
-    """Edit the comment that starts with the body's marker line, or add one. Returns what it did."""
+def upsert(github: GitHub, pr: int, body: str, author: str = WORKFLOW_AUTHOR) -> str:
+    """Edit `author`'s comment starting with the body's marker line, or add one; says which."""
     marker = body.splitlines()[0]
     page = 1
     while comments := github.call("GET", f"/issues/{pr}/comments?per_page=100&page={page}"):
         for comment in comments:
-            if comment.get("body", "").startswith(marker):
+            mine = (comment.get("user") or {}).get("login") == author
+            if mine and (comment.get("body") or "").startswith(marker):
                 github.call("PATCH", f"/issues/comments/{comment['id']}", {"body": body})
                 return f"updated comment {comment['id']}"
         page += 1
@@ -64,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pr", type=int, required=True, help="pull request number")
     parser.add_argument("--body-file", type=Path, required=True)
+    parser.add_argument(
+        "--author",
+        default=WORKFLOW_AUTHOR,
+        help=f"login whose comment is edited (default: {WORKFLOW_AUTHOR})",
+    )
     args = parser.parse_args(argv)
     body = args.body_file.read_text()
     if not body.startswith("<!--") or "-->" not in body.splitlines()[0]:
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["GITHUB_TOKEN"],
     )
     try:
-        print(upsert(github, args.pr, body))
+        print(upsert(github, args.pr, body, args.author))
     except (urllib.error.URLError, OSError, ValueError) as exc:
         print(f"error: cannot comment on pull request {args.pr}: {exc}", file=sys.stderr)
         return 1

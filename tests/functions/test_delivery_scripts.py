@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
 
 
 class FakeGitHub(BaseHTTPRequestHandler):
@@ -53,7 +54,7 @@ class FakeGitHub(BaseHTTPRequestHandler):
         self.requests.append(("POST", self.path))
         if self._authorised():
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            comment = {"id": 1000 + len(self.comments), "body": body["body"]}
+            comment = {"id": 1000 + len(self.comments), "body": body["body"], "user": BOT}
             self.comments.append(comment)
             self._reply(201, comment)
 
@@ -124,11 +125,23 @@ def test_the_comment_is_created_once_then_updated_in_place(github, tmp_path):
 
 
 def test_its_own_comment_is_found_beyond_the_first_page(github, tmp_path):
-    FakeGitHub.comments = [{"id": i, "body": f"chatter {i}"} for i in range(150)]
-    FakeGitHub.comments.append({"id": 999, "body": "<!-- golinks:link-diff:dev -->\nold"})
+    FakeGitHub.comments = [{"id": i, "body": f"chatter {i}", "user": BOT} for i in range(150)]
+    FakeGitHub.comments.append(
+        {"id": 999, "body": "<!-- golinks:link-diff:dev -->\nold", "user": BOT}
+    )
     result = comment(github, "<!-- golinks:link-diff:dev -->\nnew", tmp_path)
     assert "updated comment 999" in result.stdout
     assert len(FakeGitHub.comments) == 151
+
+
+def test_a_marker_in_someone_elses_comment_is_left_alone(github, tmp_path):
+    someone = {"login": "someone", "type": "User"}
+    pasted = "<!-- golinks:link-diff:dev -->\nlooks official"
+    FakeGitHub.comments = [{"id": 5, "body": pasted, "user": someone}]
+    result = comment(github, "<!-- golinks:link-diff:dev -->\nthe diff", tmp_path)
+    assert result.returncode == 0 and "created comment 1001" in result.stdout
+    assert FakeGitHub.comments[0]["body"] == pasted
+    assert not any(method == "PATCH" for method, _ in FakeGitHub.requests)
 
 
 def test_failures_are_reported_not_raised(github, tmp_path):
