@@ -1,15 +1,25 @@
 """The Global Datastore failover runbook, as a command: dry run by default.
 
-    python -m scripts.datastore_failover --stack prod --to-region us-west-2 \\
+    python -m scripts.datastore_failover promote --stack prod --to-region us-west-2 \\
         --stack-outputs outputs.json [--execute] [--timeout 1800]
+    python -m scripts.datastore_failover check --stack prod --stack-outputs outputs.json
 
+`promote`:
 1. promote the target region's member (`aws elasticache failover-global-replication-group`),
-2. wait until AWS reports it primary,
+   unless AWS already reports it primary (a re-run after a later step failed);
+2. wait until AWS reports it primary;
 3. set `golinks:primaryRegion` in Pulumi.<stack>.yaml, so the next `pulumi up` moves
    the sync function, publishing and the fallback pool (docs/deploy.md, runbook).
+Without --execute it prints exactly that and changes nothing.
 
-Without --execute it prints exactly that and changes nothing. Exit status: 0
-done (or planned), 1 the failover failed or timed out, 2 bad usage.
+`check` (run by every deploy before `pulumi up`): the stack file's primaryRegion must
+be the one the stack runs with now. After a failover they differ until the failover's
+pull request is merged, and deploying the old file would move writes back to a
+read-only member.
+
+`outputs.json` is `pulumi stack output --json`. Exit status: 0 done, planned or
+consistent; 1 the failover failed or timed out, or the check found a mismatch;
+2 bad usage.
 """
 
 from __future__ import annotations
@@ -23,10 +33,13 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from components.planning import resource_name, short_region
 
 REPO = Path(__file__).resolve().parent.parent
 PRIMARY_KEY = "golinks:primaryRegion"
+PROMOTED = "PRIMARY/available"
 
 
 def plan(stack: str, outputs: dict, target: str) -> list[list[str]]:
@@ -64,6 +77,15 @@ def set_primary_region(stack_file: Path, region: str) -> str:
     return line.strip()
 
 
+def configured_primary_region(stack_file: Path) -> str:
+    """primaryRegion as `pulumi up` would read it: the stack file, else Pulumi.yaml's default."""
+    configured = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    if PRIMARY_KEY in configured:
+        return str(configured[PRIMARY_KEY])
+    project = yaml.safe_load((stack_file.parent / "Pulumi.yaml").read_text())
+    return str(project["config"]["primaryRegion"]["default"])
+
+
 def member_roles(datastore_id: str, region: str) -> dict[str, str]:
     """Region -> role (PRIMARY/SECONDARY) and status, as AWS reports them now."""
     described = subprocess.run(
@@ -87,49 +109,28 @@ def member_roles(datastore_id: str, region: str) -> dict[str, str]:
     return {m["ReplicationGroupRegion"]: f"{m['Role']}/{m['Status']}" for m in group["Members"]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.datastore_failover", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--stack", required=True, choices=("dev", "staging", "prod"))
-    parser.add_argument("--to-region", required=True)
-    parser.add_argument(
-        "--stack-outputs",
-        type=Path,
-        required=True,
-        help="`pulumi stack output --json` of the stack",
-    )
-    parser.add_argument("--stack-file", type=Path, help="default: Pulumi.<stack>.yaml here")
-    parser.add_argument(
-        "--execute", action="store_true", help="really fail over (default: dry run)"
-    )
-    parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--interval", type=float, default=15)
-    args = parser.parse_args(argv)
-    try:
-        outputs = json.loads(args.stack_outputs.read_text())
-        commands = plan(args.stack, outputs, args.to_region)
-    except (OSError, ValueError, KeyError) as exc:
-        parser.error(str(exc))
-    stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
+def promote(args, outputs: dict, stack_file: Path) -> int:
+    commands = args.commands
     mode = "executing" if args.execute else "dry run, nothing changes"
     print(f"Failover of {args.stack}: {outputs['primary_region']} -> {args.to_region} ({mode})")
     for command in commands:
         print("  $ " + " ".join(command))
-    print(f"  then wait until AWS reports {args.to_region} PRIMARY/available")
+    print(f"  then wait until AWS reports {args.to_region} {PROMOTED}")
     print(f"  then set {PRIMARY_KEY}: {args.to_region} in {stack_file.name} and run `pulumi up`")
     if not args.execute:
         return 0
     if shutil.which("aws") is None:
         print("error: the AWS CLI is not installed", file=sys.stderr)
         return 1
+    datastore = outputs["global_datastore_id"]
     try:
-        for command in commands:
-            subprocess.run(command, check=True)
+        if member_roles(datastore, args.to_region).get(args.to_region) == PROMOTED:
+            print(f"  AWS already reports {args.to_region} {PROMOTED}: not promoting again")
+        else:
+            for command in commands:
+                subprocess.run(command, check=True)
         deadline = time.monotonic() + args.timeout
-        while (roles := member_roles(outputs["global_datastore_id"], args.to_region)).get(
-            args.to_region
-        ) != "PRIMARY/available":
+        while (roles := member_roles(datastore, args.to_region)).get(args.to_region) != PROMOTED:
             print(f"  waiting: {roles}", flush=True)
             if time.monotonic() > deadline:
                 print(
@@ -147,6 +148,65 @@ def main(argv: list[str] | None = None) -> int:
     changed = set_primary_region(stack_file, args.to_region)
     print(f"  {args.to_region} is primary; {stack_file.name} now says {changed}")
     return 0
+
+
+def check(args, outputs: dict, stack_file: Path) -> int:
+    deployed = outputs.get("primary_region")
+    configured = configured_primary_region(stack_file)
+    if deployed is None:
+        print(f"{args.stack} has no deployed primary region yet; {stack_file.name}: {configured}")
+        return 0
+    if deployed == configured:
+        print(f"{args.stack}: primary region {configured}, as {stack_file.name} says")
+        return 0
+    print(
+        f"error: {stack_file.name} says {PRIMARY_KEY}: {configured}, but {args.stack} takes "
+        f"writes in {deployed} (a Datastore failover moved it there). Deploying this file "
+        f"would point the sync at a read-only member. Merge the failover's pull request "
+        f"(it sets {PRIMARY_KEY}: {deployed}), or fail back with the Datastore failover "
+        "workflow, then deploy again.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.datastore_failover", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--stack", required=True, choices=("dev", "staging", "prod"))
+        sub.add_argument(
+            "--stack-outputs",
+            type=Path,
+            required=True,
+            help="`pulumi stack output --json` of the stack",
+        )
+        sub.add_argument("--stack-file", type=Path, help="default: Pulumi.<stack>.yaml here")
+        sub.set_defaults(run=run)
+        return sub
+
+    promoting = command("promote", promote, "promote a secondary region (dry run by default)")
+    promoting.add_argument("--to-region", required=True)
+    promoting.add_argument(
+        "--execute", action="store_true", help="really fail over (default: dry run)"
+    )
+    promoting.add_argument("--timeout", type=float, default=1800)
+    promoting.add_argument("--interval", type=float, default=15)
+    command("check", check, "the stack file's primaryRegion is the one the stack runs with")
+    args = parser.parse_args(argv)
+    stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
+    try:
+        outputs = json.loads(args.stack_outputs.read_text())
+        if args.run is promote:
+            args.commands = plan(args.stack, outputs, args.to_region)
+        configured_primary_region(stack_file)
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        parser.error(str(exc))
+    return args.run(args, outputs, stack_file)
 
 
 if __name__ == "__main__":

@@ -159,9 +159,12 @@ import json, os, sys
 log = os.environ["FAKE_AWS_LOG"]
 with open(log, "a") as out:
     out.write(json.dumps(sys.argv[1:]) + "\n")
-calls = sum(1 for _ in open(log))
+calls = [json.loads(line)[1] for line in open(log)]
 if "describe-global-replication-groups" in sys.argv:
-    promoted = calls >= 4  # primary on the third look
+    failover = "failover-global-replication-group"
+    # us-west-2 becomes primary on the second look after the failover call
+    looks = calls[calls.index(failover):].count(sys.argv[2]) if failover in calls else 0
+    promoted = looks >= 2 or bool(os.environ.get("FAKE_AWS_ALREADY_PROMOTED"))
     members = [
         {"ReplicationGroupRegion": "eu-west-1", "Role": "SECONDARY" if promoted else "PRIMARY",
          "Status": "associated"},
@@ -191,22 +194,22 @@ def runbook(tmp_path):
     outputs.write_text(json.dumps(OUTPUTS))
     stack_file = tmp_path / "Pulumi.prod.yaml"
     stack_file.write_text((REPO / "Pulumi.prod.yaml").read_text())
+    (tmp_path / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
     log = tmp_path / "aws.log"
 
-    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+    def run(command: str, *args: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "scripts.datastore_failover",
+                command,
                 "--stack",
                 "prod",
                 "--stack-outputs",
                 str(outputs),
                 "--stack-file",
                 str(stack_file),
-                "--interval",
-                "0",
                 *args,
             ],
             capture_output=True,
@@ -223,13 +226,17 @@ def runbook(tmp_path):
             },
         )
 
-    run.log, run.stack_file = log, stack_file
+    run.log, run.stack_file, run.outputs = log, stack_file, outputs
     return run
+
+
+def aws_calls(runbook) -> list[str]:
+    return [json.loads(line)[1] for line in runbook.log.read_text().splitlines()]
 
 
 def test_a_dry_run_prints_the_plan_and_changes_nothing(runbook):
     before = runbook.stack_file.read_text()
-    result = runbook("--to-region", "us-west-2")
+    result = runbook("promote", "--to-region", "us-west-2")
     assert result.returncode == 0, result.stderr
     assert "dry run, nothing changes" in result.stdout
     assert (
@@ -243,11 +250,10 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(runbook):
 
 def test_executing_promotes_waits_and_repoints_the_stack_file(runbook):
     before = runbook.stack_file.read_text()
-    result = runbook("--to-region", "us-west-2", "--execute")
+    result = runbook("promote", "--to-region", "us-west-2", "--execute", "--interval", "0")
     assert result.returncode == 0, result.stderr
-    calls = [json.loads(line) for line in runbook.log.read_text().splitlines()]
-    assert calls[0][:2] == ["elasticache", "failover-global-replication-group"]
-    assert [c[1] for c in calls[1:]] == ["describe-global-replication-groups"] * 3
+    describe = "describe-global-replication-groups"
+    assert aws_calls(runbook) == [describe, "failover-global-replication-group"] + [describe] * 2
     after = runbook.stack_file.read_text()
     assert "  golinks:primaryRegion: us-west-2\n" in after
     assert after.replace("primaryRegion: us-west-2", "primaryRegion: eu-west-1") == before
@@ -256,7 +262,7 @@ def test_executing_promotes_waits_and_repoints_the_stack_file(runbook):
 
 def test_a_refused_failover_leaves_the_stack_file_alone(runbook):
     before = runbook.stack_file.read_text()
-    result = runbook("--to-region", "us-west-2", "--execute", FAKE_AWS_FAIL="1")
+    result = runbook("promote", "--to-region", "us-west-2", "--execute", FAKE_AWS_FAIL="1")
     assert result.returncode == 1 and "failover-global-replication-group failed" in result.stderr
     assert runbook.stack_file.read_text() == before
 
@@ -266,5 +272,46 @@ def test_a_refused_failover_leaves_the_stack_file_alone(runbook):
     [("eu-west-1", "already the primary region"), ("sa-east-1", "not one of the stack's regions")],
 )
 def test_impossible_targets_are_refused(runbook, region, message):
-    result = runbook("--to-region", region)
+    result = runbook("promote", "--to-region", region)
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_a_rerun_after_the_promotion_does_not_promote_again(runbook):
+    result = runbook(
+        "promote", "--to-region", "us-west-2", "--execute", FAKE_AWS_ALREADY_PROMOTED="1"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "not promoting again" in result.stdout
+    assert "failover-global-replication-group" not in aws_calls(runbook)
+    assert "  golinks:primaryRegion: us-west-2\n" in runbook.stack_file.read_text()
+
+
+def test_the_deploy_check_passes_when_the_file_matches_the_running_stack(runbook):
+    result = runbook("check")
+    assert result.returncode == 0, result.stderr
+    assert "primary region eu-west-1" in result.stdout
+
+
+def test_the_deploy_check_stops_a_deploy_that_would_undo_a_failover(runbook):
+    runbook.outputs.write_text(json.dumps({**OUTPUTS, "primary_region": "us-west-2"}))
+    result = runbook("check")
+    assert result.returncode == 1
+    assert "says golinks:primaryRegion: eu-west-1, but prod takes writes in us-west-2" in (
+        result.stderr
+    )
+    # Once the failover's pull request (this one-line change) is merged, deploys go ahead.
+    text = runbook.stack_file.read_text()
+    runbook.stack_file.write_text(
+        text.replace("primaryRegion: eu-west-1", "primaryRegion: us-west-2")
+    )
+    assert runbook("check").returncode == 0
+
+
+def test_the_deploy_check_reads_the_project_default_and_allows_a_first_deploy(runbook):
+    text = runbook.stack_file.read_text().replace("  golinks:primaryRegion: eu-west-1\n", "")
+    runbook.stack_file.write_text(text)
+    runbook.outputs.write_text(json.dumps({**OUTPUTS, "primary_region": "us-west-2"}))
+    assert "but prod takes writes in us-west-2" in runbook("check").stderr  # default eu-west-1
+    runbook.outputs.write_text("{}")  # not deployed yet
+    result = runbook("check")
+    assert result.returncode == 0 and "no deployed primary region yet" in result.stdout
