@@ -1,0 +1,81 @@
+"""golinks' policies: pure validators over a stack's resources, and the CrossGuard policies
+that run them on the engine's values (`pulumi preview|up --policy-pack policy`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from . import cloud, review
+from .engine import facts_from_config, stack_from_engine
+from .model import Resource, Stack, StackFacts, split_violation
+
+Validator = Callable[[Stack], list[str]]
+
+#: What AWS or Cloudflare would reject at `pulumi up` (DESIGN.md section 7).
+CLOUD_CONSTRAINTS: list[Validator] = [
+    cloud.one_distribution_per_alias,
+    cloud.api_only_through_cloudfront,
+    cloud.edge_resources_in_us_east_1,
+    cloud.global_datastore_membership,
+    cloud.only_the_primary_region_writes,
+    cloud.functions_in_vpc_with_endpoints,
+    cloud.permissions_name_their_source,
+    cloud.notifications_after_permissions,
+    cloud.static_sites_through_oac,
+    cloud.cloudflare_latency_steering,
+    cloud.github_oidc_subjects_pinned,
+]
+#: What a security review (Checkov's AWS rules) would flag.
+REVIEW_CHECKS: list[Validator] = [
+    review.cache_encrypted_and_authenticated,
+    review.cloudfront_https_tls_waf,
+    review.buckets_private_encrypted_versioned,
+    review.functions_hold_no_secrets,
+    review.api_access_logged_and_throttled,
+    review.iam_least_privilege,
+]
+VALIDATORS: list[Validator] = CLOUD_CONSTRAINTS + REVIEW_CHECKS
+
+
+def policy_name(validator: Validator) -> str:
+    return validator.__name__.replace("_", "-")
+
+
+def stack_policy(
+    validator: Validator, facts: Callable[[], StackFacts] = facts_from_config
+) -> StackValidationPolicy:
+    """`validator` as a mandatory stack policy; `facts` says what the stack's config holds."""
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        stack = stack_from_engine(list(args.resources), facts())
+        for message in validator(stack):
+            urn, text = split_violation(message)
+            report_violation(text, urn)
+
+    return StackValidationPolicy(
+        name=policy_name(validator),
+        description=(validator.__doc__ or validator.__name__).strip().splitlines()[0],
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
+
+
+def stack_policies(facts: Callable[[], StackFacts] = facts_from_config) -> list:
+    return [stack_policy(validator, facts) for validator in VALIDATORS]
+
+
+__all__ = [
+    "VALIDATORS",
+    "Resource",
+    "Stack",
+    "StackFacts",
+    "policy_name",
+    "stack_policies",
+]

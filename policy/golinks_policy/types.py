@@ -1,0 +1,32 @@
+"""Resource types and small readers the validators share."""
+
+from __future__ import annotations
+
+from .model import Resource, as_list, statements
+
+FUNCTION = "aws:lambda/function:Function"
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+GLOBAL_GROUP = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+BUCKET = "aws:s3/bucket:Bucket"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+PERMISSION = "aws:lambda/permission:Permission"
+
+
+def environment_of(function: Resource) -> dict:
+    return (function["environment"] or {}).get("variables") or {}
+
+
+def purpose_of(function: Resource) -> str:
+    """golinks-<stack>-<region>-redirect -> redirect."""
+    return function["name"].rsplit("-", 1)[-1]
+
+
+def allowed_actions(document: dict) -> set[str]:
+    return {
+        a
+        for s in statements(document)
+        if s.get("Effect") == "Allow"
+        for a in as_list(s.get("Action", []))
+    }
