@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.links.index import Index, InvalidIndex
-from functions.links.model import StoredLink, stored_link
+from functions.links.model import Link, StoredLink, stored_link
 
 REFRESH_S = 60.0
 RETRY_AFTER_S = 5.0
@@ -31,7 +31,7 @@ class IndexFallback:
     def __init__(self, bucket: str, key: str):
         self.bucket, self.key = bucket, key
         self.s3 = boto3.client("s3", config=S3_CONFIG)
-        self.links: dict[str, StoredLink] | None = None
+        self.links: dict[str, Link] | None = None
         self.version: str | None = None
         self.count: int | None = None
         self._etag: str | None = None
@@ -39,12 +39,21 @@ class IndexFallback:
         self._failed_at = -RETRY_AFTER_S
 
     def lookup(self, slug: str) -> StoredLink | None:
-        return self._current().get(slug)
+        link = self._current().get(slug)
+        return None if link is None else stored_link(link)
+
+    def lookup_many(self, slugs: list[str]) -> list[StoredLink | None]:
+        return [self.lookup(slug) for slug in slugs]
+
+    def details(self) -> tuple[str, dict[str, Link]]:
+        """The published version and every link with all its fields (owner, description)."""
+        links = self._current()
+        return self.version, links
 
     def ensure_loaded(self) -> None:
         self._current()
 
-    def _current(self) -> dict[str, StoredLink]:
+    def _current(self) -> dict[str, Link]:
         now = time.monotonic()
         if self.links is not None and now - self._checked_at < REFRESH_S:
             return self.links
@@ -68,5 +77,5 @@ class IndexFallback:
                 return
             raise
         index = Index.from_bytes(response["Body"].read())
-        self.links = {link.slug: stored_link(link) for link in index.links}
+        self.links = {link.slug: link for link in index.links}
         self.version, self.count, self._etag = index.version, index.count, response.get("ETag")

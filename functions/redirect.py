@@ -4,6 +4,12 @@ API Gateway HTTP API, payload format 2.0. Every input is treated as hostile:
 anything that is not a well-formed GET/HEAD for a possible slug gets a 4xx
 without a lookup, and a Location header only ever carries a target from the
 index (plus, for links that ask for it, the request's query, percent-encoded).
+
+A request with more segments than its link (`/jira/ABC-1`) that misses costs
+one more read: one MGET of the link keys of every shorter slug it starts with;
+the longest holding a `{path}` template answers, filled with the rest of the
+path (percent-encoded per segment). `/<slug>+` shows the link's details from
+the published index instead of following it (see functions.details).
 """
 
 from __future__ import annotations
@@ -12,13 +18,15 @@ import time
 
 from functions import region
 from functions.lean_redis import RedisUnavailable
-from functions.links.model import cache_seconds as link_cache_seconds
 from functions.links.model import (
+    DETAILS_SUFFIX,
     decode_value,
+    find_template,
     link_key,
     redirect_location,
     request_slug,
 )
+from functions.links.model import cache_seconds as link_cache_seconds
 from functions.origin import FORBIDDEN, from_cloudfront
 from functions.telemetry import log_request
 
@@ -55,75 +63,101 @@ def handler(event, context=None) -> dict:
 def answer(event, settings: region.Settings) -> tuple[dict, str | None, str]:
     """(response, slug, source) for one event; source is redis, s3-fallback, miss or none."""
     if not isinstance(event, dict):
-        return _plain(400, "bad request"), None, "none"
+        return plain(400, "bad request"), None, "none"
     http = (event.get("requestContext") or {}).get("http") or {}
     method = http.get("method") if isinstance(http, dict) else None
     path = event.get("rawPath") or (http.get("path") if isinstance(http, dict) else None)
     if not isinstance(method, str) or not isinstance(path, str):
-        return _plain(400, "bad request"), None, "none"
+        return plain(400, "bad request"), None, "none"
     if settings.origin_verify and not from_cloudfront(event, settings.origin_verify):
         return dict(FORBIDDEN), None, "none"
     if method not in ("GET", "HEAD"):
-        response = _plain(405, "method not allowed")
+        response = plain(405, "method not allowed")
         response["headers"]["Allow"] = "GET, HEAD"
         return response, None, "none"
     slug = request_slug(path)
+    if slug is None and path.endswith(DETAILS_SUFFIX):
+        from functions.details import answer_details  # noqa: PLC0415 - off the hot path
+
+        return answer_details(path[: -len(DETAILS_SUFFIX)], settings, method)
+    stored, slug, rest, source = _lookup(slug, path)
+    if source == "unavailable":
+        return unavailable(), slug, "none"
     if slug is None:
-        return _page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), None, "none"
-    try:
-        value = region.redis().execute("GET", link_key(slug))
-        stored, source = (decode_value(value), "redis") if value else (None, "miss")
-    except (RedisUnavailable, ValueError):  # ValueError: a value this code did not write
-        stored, source = _from_fallback(slug)
-        if source == "unavailable":
-            response = _plain(503, "temporarily unavailable")
-            response["headers"]["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response, slug, "none"
+        return page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), None, "none"
     if stored is None:
-        return _page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), slug, source
+        return page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), slug, source
     now = time.time()
     if stored.expires and stored.expires <= now:
-        return _page(410, GONE_PAGE, settings.not_found_cache_seconds, method), slug, source
+        return page(410, GONE_PAGE, settings.not_found_cache_seconds, method), slug, source
     query = event.get("rawQueryString")
-    location = redirect_location(stored, query if isinstance(query, str) else "")
+    location = redirect_location(stored, query if isinstance(query, str) else "", rest)
     max_age = link_cache_seconds(stored, now, settings.redirect_cache_seconds)
     response = {
         "statusCode": stored.status,
-        "headers": {"Location": location, "Cache-Control": _cache_control(max_age)},
+        "headers": {"Location": location, "Cache-Control": cache_control(max_age)},
         "body": "",
     }
     return response, slug, source
 
 
-def _from_fallback(slug: str):
+def _lookup(slug: str | None, path: str):
+    """(link, slug, rest, source): the exact slug (one GET), else the longest templated
+    prefix (one MGET); from the S3 index when Redis cannot answer."""
+    try:
+        value = region.redis().execute("GET", link_key(slug)) if slug else None
+        if value:
+            return decode_value(value), slug, "", "redis"
+        if found := find_template(path, _from_redis):
+            return found[2], found[0], found[1], "redis"
+        return None, slug, "", "miss"
+    except (RedisUnavailable, ValueError):  # ValueError: a value this code did not write
+        return _from_fallback(slug, path)
+
+
+def _from_redis(slugs: list[str]) -> list:
+    values = region.redis().execute("MGET", *(link_key(slug) for slug in slugs))
+    return [decode_value(value) if value else None for value in values]
+
+
+def _from_fallback(slug: str | None, path: str):
+    """(link, slug, rest, source) answered by the S3 index the same way Redis answers."""
     from functions.fallback import FallbackUnavailable  # noqa: PLC0415 - off the hot path
 
     fallback = region.fallback()
     if fallback is None:
-        return None, "unavailable"
+        return None, slug, "", "unavailable"
     try:
-        stored = fallback.lookup(slug)
+        stored = fallback.lookup(slug) if slug else None
+        if stored is None and (found := find_template(path, fallback.lookup_many)):
+            return found[2], found[0], found[1], "s3-fallback"
     except FallbackUnavailable:
-        return None, "unavailable"
-    return stored, "s3-fallback"
+        return None, slug, "", "unavailable"
+    return stored, slug, "", "s3-fallback"
 
 
-def _cache_control(max_age: int) -> str:
+def unavailable() -> dict:
+    response = plain(503, "temporarily unavailable")
+    response["headers"]["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def cache_control(max_age: int) -> str:
     return f"public, max-age={max_age}" if max_age > 0 else "no-cache"
 
 
-def _page(status: int, html: str, max_age: int, method: str) -> dict:
+def page(status: int, html: str, max_age: int, method: str) -> dict:
     return {
         "statusCode": status,
         "headers": {
             "Content-Type": "text/html; charset=utf-8",
-            "Cache-Control": _cache_control(max_age),
+            "Cache-Control": cache_control(max_age),
         },
         "body": "" if method == "HEAD" else html,
     }
 
 
-def _plain(status: int, text: str) -> dict:
+def plain(status: int, text: str) -> dict:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},

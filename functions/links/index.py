@@ -15,11 +15,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .model import DEFAULT_STATUS, REDIRECT_STATUSES, Link, slug_problem, target_problem
+from .model import (
+    DEFAULT_STATUS,
+    REDIRECT_STATUSES,
+    Link,
+    description_problem,
+    owner_problem,
+    slug_problem,
+    target_problem,
+)
 
 INDEX_FORMAT = 1
 VERSION_HEX_DIGITS = 16
-_FIELDS = frozenset({"url", "status", "expires", "forward_query"})
+_FIELDS = frozenset({"url", "status", "expires", "forward_query", "description", "owner"})
 
 
 class InvalidIndex(ValueError):
@@ -93,6 +101,10 @@ def _fields(link: Link) -> dict[str, object]:
         fields["expires"] = format_time(link.expires)
     if link.forward_query:
         fields["forward_query"] = True
+    if link.description is not None:
+        fields["description"] = link.description
+    if link.owner is not None:
+        fields["owner"] = link.owner
     return fields
 
 
@@ -104,12 +116,16 @@ def _link(slug: str, fields: dict) -> Link:
         status=fields.get("status", DEFAULT_STATUS),
         expires=None if expires is None else int(datetime.fromisoformat(expires).timestamp()),
         forward_query=fields.get("forward_query", False),
+        description=fields.get("description"),
+        owner=fields.get("owner"),
     )
     problem = (
         slug_problem(slug)
         or target_problem(link.url)
         or (None if _is_status(link.status) else f"bad status {link.status!r}")
         or (None if isinstance(link.forward_query, bool) else "bad forward_query")
+        or (None if link.description is None else description_problem(link.description))
+        or (None if link.owner is None else owner_problem(link.owner))
         or (None if set(fields) <= _FIELDS else f"unknown fields {sorted(set(fields) - _FIELDS)}")
     )
     if problem:

@@ -22,11 +22,20 @@ from pathlib import Path
 import yaml
 from confusable_homoglyphs import confusables
 
-from .model import DEFAULT_STATUS, REDIRECT_STATUSES, Link, slug_problem, target_problem, type_name
+from .model import (
+    DEFAULT_STATUS,
+    REDIRECT_STATUSES,
+    Link,
+    description_problem,
+    owner_problem,
+    slug_problem,
+    target_problem,
+    type_name,
+)
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 LINK_FILE_SUFFIXES = (".yaml", ".yml")
-LINK_FIELDS = ("url", "status", "expires", "forward_query")
+LINK_FIELDS = ("url", "status", "expires", "forward_query", "description", "owner")
 _SKIP_DEPTH_LIMIT = 32
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -165,9 +174,15 @@ class _Entry:
         if reason:
             report(reason, lines.get("expires"))
         forward = check("forward_query", False, _forward_problem)
+        description = (
+            check("description", None, description_problem) if "description" in values else None
+        )
+        owner = check("owner", None, owner_problem) if "owner" in values else None
         if len(problems) > before:
             return None
-        return Link(str(self.slug), str(url), int(status), expires_at, bool(forward))
+        return Link(
+            str(self.slug), str(url), int(status), expires_at, bool(forward), description, owner
+        )
 
 
 def _status_problem(status: object) -> str | None:

@@ -42,6 +42,13 @@ def links_as_of(now: int) -> list[Link]:
         Link("old", "https://example.com/old", expires=now - 3600),  # gone, still answered 410
         Link("soon", "https://example.com/soon", 308, expires=now + 600),
         Link("rfc/template", "https://docs.example.com/rfcs/template"),
+        Link(
+            "jira",
+            "https://jira.example.com/browse/{path}",
+            owner="platform@example.com",
+            description="Jira issues by key: go/jira/ABC-1",
+        ),
+        Link("jira/cloud", "https://cloud.example.com/issues?key={path}", 307, forward_query=True),
     ]
 
 
@@ -106,3 +113,16 @@ def published(redis_replicated, s3_bucket):
 def last_log(capsys) -> dict:
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])
+
+
+@pytest.fixture
+def serving(published, configure):
+    """A redirect container in a secondary region, reading its replica."""
+    primary, replica, bucket, index = published
+    configure(
+        REDIS_URL=replica.url,
+        AWS_REGION="us-west-2",
+        PRIMARY_REGION="eu-west-1",
+        LINK_INDEX_BUCKET=bucket,
+    )
+    return primary, replica, bucket, index

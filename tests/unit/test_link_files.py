@@ -102,8 +102,8 @@ def test_every_problem_is_reported_at_once_with_file_and_line(tmp_path):
             f"{a}:3: Docs: looks the same as 'docs' at {a}:2 (case or look-alike characters)",
             f"{a}:3: Docs: slug must be lowercase; write 'docs'",
             f"{a}:6: bad-status: status must be one of 301, 302, 307, 308, not '301'",
-            f"{a}:9: typo: unknown key 'stauts' (allowed: url, status, expires, forward_query);"
-            " did you mean 'status'?",
+            f"{a}:9: typo: unknown key 'stauts' (allowed: url, status, expires, forward_query,"
+            " description, owner); did you mean 'status'?",
             f"{a}:12: naive: expires needs a time zone, e.g. 2027-01-01T00:00:00Z",
             f"{a}:13: yes: slug reads as true/false, not text; put it in quotes",
             f"{a}:14: creds: target may not carry user credentials ('user:pass@')",
