@@ -15,20 +15,29 @@
 
 `GET /_edge/status` answers JSON: each region's health, probe latency,
 status and the index version it serves.
+
+A request the edge cannot take (unparseable HTTP, a target that is not a
+path, a body whose Content-Encoding does not decode, an unknown client
+region) gets a 4xx that names the problem without echoing the request, and
+one line through `report` (the terminal in `make dev`), never a traceback.
+Changes of a region's health are reported the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Protocol
 
 import aiohttp
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from functions.links.model import ROOT_FILES, STATIC_PREFIX
 from local.topology import REGIONS, Topology
@@ -84,15 +93,18 @@ class Edge:
         static_site: StaticSite,
         interval: float = 1.0,
         port: int = 8080,
+        report: Callable[[str], None] = print,
     ):
+        """`report` receives one line per bad request and per change of a region's health."""
         self.topology = topology
         self.regions = {name: RegionState(name, url) for name, url in regions.items()}
         self.origin_verify = origin_verify
         self.static_site = static_site
         self.interval = interval
         self.port = port
+        self.report = report
         self._session: aiohttp.ClientSession | None = None
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._monitor: asyncio.Task | None = None
 
     async def start(self) -> Edge:
@@ -100,10 +112,7 @@ class Edge:
         self._session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
         await self.probe_all()
         self._monitor = asyncio.create_task(self._monitor_loop())
-        app = web.Application()
-        app.router.add_get("/_edge/status", self._status)
-        app.router.add_route("*", "/{tail:.*}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.ServerRunner(QuietServer(self._handle, self._report_bad_request))
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
@@ -140,18 +149,41 @@ class Edge:
                 timeout=timeout,
             ) as response:
                 body = await response.json(content_type=None)
-            region.healthy = response.status == 200
+            healthy = response.status == 200
             region.status, region.version = body.get("status"), body.get("version")
-            region.error = None if region.healthy else f"HTTP {response.status}"
+            region.error = None if healthy else f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
-            region.healthy, region.status = False, "unreachable"
+            healthy, region.status = False, "unreachable"
             region.error = f"{type(exc).__name__}: {exc}".strip(": ")
         region.probe_ms = (time.perf_counter() - started) * 1000
-        region.last_probe = time.time()
+        was_probed, was_healthy = region.last_probe is not None, region.healthy
+        region.healthy, region.last_probe = healthy, time.time()
+        if was_probed and healthy != was_healthy:
+            change = "back in rotation" if healthy else f"out of rotation ({region.error})"
+            self.report(f"edge: {region.name} {change}")
 
     # -- serving ------------------------------------------------------------
 
-    async def _status(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            if not request.raw_path.startswith("/"):  # absolute-form, authority-form, `*`
+                raise BadRequest("the request target must be a path")
+            if request.path == "/_edge/status" and request.method in ("GET", "HEAD"):
+                return await self._status(request)
+            return await self._serve(request)
+        except BadRequest as exc:
+            return self._bad_request(request, HTTPStatus.BAD_REQUEST, exc.reason)
+        except (http_exceptions.HttpProcessingError, web.RequestPayloadError) as exc:
+            return self._bad_request(request, *describe_bad_request(exc))
+
+    def _bad_request(self, request: web.BaseRequest, status: HTTPStatus, reason: str):
+        self._report_bad_request(request, status, reason)
+        return bad_request_response(status, reason)
+
+    def _report_bad_request(self, request: web.BaseRequest, status: int, reason: str) -> None:
+        self.report(f"edge: {status} for a bad request from {request.remote}: {reason}")
+
+    async def _status(self, request: web.BaseRequest) -> web.Response:
         body = {
             "primary_region": self.topology.primary,
             "monitor_interval_s": self.interval,
@@ -166,16 +198,17 @@ class Edge:
         ]
         return healthy or [self.topology.primary]
 
-    async def _serve(self, request: web.Request) -> web.StreamResponse:
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
         client_region = request.headers.get(CLIENT_REGION_HEADER, self.topology.primary)
         if client_region not in REGIONS:
-            return web.Response(status=400, text=f"unknown {CLIENT_REGION_HEADER}\n")
+            raise BadRequest(f"unknown {CLIENT_REGION_HEADER}")
         response = None
         for region_name in self.route(client_region):
             response = await self._from_region(self.regions[region_name], request)
             if response is not None:
                 break
             self.regions[region_name].healthy = False  # refused: out until the next probe
+            self.report(f"edge: {region_name} out of rotation (refused a connection)")
         if response is None:
             response = web.Response(status=502, text="no region could answer\n")
             region_name = "none"
@@ -184,7 +217,9 @@ class Edge:
             await precise_sleep(self.topology.rtt_ms(client_region, region_name) / 1000)
         return response
 
-    async def _from_region(self, region: RegionState, request: web.Request) -> web.Response | None:
+    async def _from_region(
+        self, region: RegionState, request: web.BaseRequest
+    ) -> web.Response | None:
         path = request.path
         if request.method in ("GET", "HEAD") and _is_static(path):
             return self._static(region.name, path, request.method)
@@ -197,8 +232,10 @@ class Edge:
             response.headers["Age"] = str(int(time.monotonic() - stored_at))
             response.headers[CACHE_HEADER] = "hit"
             return response
-        headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in ("host", *_HOP_BY_HOP)
+        headers = {  # the body is forwarded decoded: its encoding goes with it
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("host", "content-encoding", *_HOP_BY_HOP)
         }
         headers[ORIGIN_VERIFY_HEADER] = self.origin_verify
         try:
@@ -272,6 +309,88 @@ async def precise_sleep(seconds: float) -> None:
         await asyncio.sleep(seconds - 0.0015)
     while loop.time() < deadline:
         await asyncio.sleep(0)
+
+
+class BadRequest(Exception):
+    """A request the edge refuses; `reason` is ours, never the client's bytes."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# What went wrong, in our words: aiohttp's own messages quote the offending bytes.
+_PARSE_ERRORS = [
+    (http_exceptions.BadHttpMethod, "not an HTTP request"),
+    (http_exceptions.BadStatusLine, "malformed request line"),
+    (http_exceptions.InvalidURLError, "malformed request target"),
+    (http_exceptions.LineTooLong, "request line or header too long"),
+    (http_exceptions.InvalidHeader, "malformed header"),
+    (http_exceptions.ContentEncodingError, "body does not match its Content-Encoding"),
+    (http_exceptions.TransferEncodingError, "malformed chunked body"),
+    (http_exceptions.ContentLengthError, "body shorter than its Content-Length"),
+    (http_exceptions.BadHttpMessage, "malformed request"),
+]
+
+
+def describe_bad_request(exc: BaseException | None) -> tuple[HTTPStatus, str]:
+    """(4xx status, a reason that quotes nothing) for an exception from parsing a request."""
+    if isinstance(exc, web.RequestPayloadError):
+        exc = exc.__cause__ or exc
+    if isinstance(exc, web.HTTPException) and 400 <= exc.status < 500:
+        return HTTPStatus(exc.status), HTTPStatus(exc.status).phrase.lower()
+    status = HTTPStatus.BAD_REQUEST
+    if isinstance(exc, http_exceptions.LineTooLong):
+        status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    for kind, reason in _PARSE_ERRORS:
+        if isinstance(exc, kind):
+            return status, reason
+    return status, "malformed request"
+
+
+def bad_request_response(status: HTTPStatus, reason: str) -> web.Response:
+    response = web.Response(status=status, text=f"{status.value} {status.phrase}: {reason}\n")
+    response.headers["Cache-Control"] = "no-store"
+    response.force_close()
+    return response
+
+
+class QuietServer(web.Server):
+    """aiohttp's low-level server, answering what it cannot parse with a bare 4xx.
+
+    aiohttp's own error answer quotes the offending bytes and its log carries a
+    traceback; here each bad request is one call of `report(request, status,
+    reason)` and an answer in our words. A failure in the handler itself (a
+    bug, not the client's doing) is a 500, reported on one line too.
+    """
+
+    def __init__(self, handler, report: Callable[[web.BaseRequest, int, str], None]):
+        super().__init__(handler)
+        self._report = report
+
+    def __call__(self) -> web.RequestHandler:
+        return _QuietProtocol(self, self._report, loop=asyncio.get_running_loop())
+
+
+_silent = logging.getLogger("local.edge.http")
+_silent.propagate = False
+_silent.addHandler(logging.NullHandler())
+
+
+class _QuietProtocol(web.RequestHandler):
+    def __init__(self, server: web.Server, report, *, loop: asyncio.AbstractEventLoop):
+        super().__init__(server, loop=loop, logger=_silent, access_log=None)
+        self._report = report
+
+    def handle_error(self, request, status=500, exc=None, message=None) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # the answer has started: only closing is left
+            raise ConnectionError("cannot answer a request whose answer has started")
+        if status >= 500:
+            self._report(request, status, f"internal error ({type(exc).__name__})")
+            return bad_request_response(HTTPStatus(status), "internal error")
+        status, reason = describe_bad_request(exc)
+        self._report(request, status, reason)
+        return bad_request_response(status, reason)
 
 
 def _is_static(path: str) -> bool:

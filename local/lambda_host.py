@@ -141,7 +141,10 @@ def build_app(routes: dict[str, str], invokes: dict[str, str]) -> web.Applicatio
         handler = handlers.get(route_key)
         if handler is None:
             return web.json_response({"message": "Not Found"}, status=404)
-        event = await http_event(request, route_key)
+        try:
+            event = await http_event(request, route_key)
+        except web.RequestPayloadError:
+            return web.json_response({"message": "Bad Request"}, status=400)
         try:
             return http_response(handler(event, LambdaContext(route_key)))
         except Exception:

@@ -271,11 +271,20 @@ def local_s3_env(endpoint: str) -> dict[str, str]:
 
 def local_s3_client(endpoint: str, region: str = "eu-west-1"):
     """A boto3 S3 client for one local S3 (a process may talk to several)."""
+    return _local_client("s3", endpoint, region)
+
+
+def local_sqs_client(endpoint: str, region: str = "eu-west-1"):
+    """A boto3 SQS client for the same local server (moto serves every service on one port)."""
+    return _local_client("sqs", endpoint, region)
+
+
+def _local_client(service: str, endpoint: str, region: str):
     import boto3  # noqa: PLC0415 - the Redis helpers here do not need boto3
 
     env = local_s3_env(endpoint)
     return boto3.client(
-        "s3",
+        service,
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],

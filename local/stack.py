@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -45,6 +46,7 @@ from local.servers import (
     RedisServer,
     free_port,
     local_s3_client,
+    local_sqs_client,
     wait_until,
 )
 from local.topology import Topology
@@ -118,18 +120,25 @@ class Published:
 class IndexNotifications:
     """What S3 replication and the bucket notification do in AWS, for the local S3.
 
-    A thread watches the primary region's index bucket. Each new object version
-    is copied to every other region's bucket, then the sync function is invoked
-    with an ObjectCreated:Put event; a failed invocation is retried twice, as
-    Lambda retries asynchronous invocations. Outcomes are kept per S3 version.
+    Every index bucket notifies an SQS queue in its region of each ObjectCreated
+    event (an S3 notification target in AWS too), and a thread long-polls the
+    primary region's queue: idle, it makes one request per `wait_seconds` and
+    the local S3 does no work. On an event for the primary bucket, each new
+    object version is copied to every other region's bucket, then the sync
+    function is invoked with an ObjectCreated:Put event; a failed invocation is
+    retried twice, as Lambda retries asynchronous invocations. Outcomes are kept per S3 version.
     """
 
     RETRY_DELAYS_S = (0.5, 1.0)
+    QUEUE = "link-index-events"
 
-    def __init__(self, stack: LocalStack, poll_interval: float = 0.02):
+    def __init__(self, stack: LocalStack, wait_seconds: int = 20):
+        """`wait_seconds`: the long poll (SQS allows up to 20)."""
         self.stack = stack
-        self.poll_interval = poll_interval
+        self.wait_seconds = wait_seconds
         self.s3 = local_s3_client(stack.s3_server.endpoint)
+        self.queue_urls: dict[str, str] = {}
+        self._sqs_clients: dict[str, object] = {}
         self._seen: set[str] = set()
         self._sequence = 0
         self._outcomes: dict[str, tuple[bool, object]] = {}
@@ -138,17 +147,54 @@ class IndexNotifications:
         self._thread = threading.Thread(target=self._run, name="s3-notifications", daemon=True)
 
     def start(self) -> IndexNotifications:
+        for region, bucket in self.stack.endpoints.index_buckets.items():
+            sqs = self._sqs(region)
+            self.queue_urls[region] = sqs.create_queue(QueueName=self.QUEUE)["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(
+                QueueUrl=self.queue_urls[region], AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            s3 = local_s3_client(self.stack.s3_server.endpoint, region)
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket,
+                NotificationConfiguration={
+                    "QueueConfigurations": [
+                        {
+                            "Id": "link-index-sync",
+                            "QueueArn": queue_arn,
+                            "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {
+                                "Key": {"FilterRules": [{"Name": "prefix", "Value": INDEX_KEY}]}
+                            },
+                        }
+                    ]
+                },
+            )
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
+            self._wake()
             self._thread.join(10)
 
     def ignore_existing(self) -> None:
-        """After a failover the new primary bucket already holds replicated copies: no events."""
+        """After a failover the new primary bucket already holds replicated copies: no events.
+
+        The poller moves to the new primary region's queue."""
         self._seen.update(v["VersionId"] for v in self._versions(self._primary_bucket()))
+        self._wake()
+
+    def _wake(self) -> None:
+        """End the long poll now (a message no bucket sent)."""
+        for region, url in self.queue_urls.items():
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._sqs(region).send_message(QueueUrl=url, MessageBody="wake")
+
+    def _sqs(self, region: str):
+        if region not in self._sqs_clients:
+            self._sqs_clients[region] = local_sqs_client(self.stack.s3_server.endpoint, region)
+        return self._sqs_clients[region]
 
     def outcome(self, s3_version_id: str, timeout: float = 60) -> object:
         """The sync function's result for this upload; PublishFailed when it failed."""
@@ -169,15 +215,41 @@ class IndexNotifications:
         return sorted(listed, key=lambda v: v["LastModified"])
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_interval):
+        while not self._stop.is_set():
             try:
+                buckets = self._receive()
+                if self._stop.is_set() or self._primary_bucket() not in buckets:
+                    continue
                 bucket = self._primary_bucket()
                 fresh = [v for v in self._versions(bucket) if v["VersionId"] not in self._seen]
             except (BotoCoreError, ClientError):  # the local S3 stopping at shutdown
+                self._stop.wait(0.5)
                 continue
             for version in fresh:
                 self._seen.add(version["VersionId"])
                 self._deliver(bucket, version)
+
+    def _receive(self) -> set[str]:
+        """Wait for S3 events; the buckets they are about."""
+        region = self.stack.endpoints.primary_region
+        sqs, queue_url = self._sqs(region), self.queue_urls[region]
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_seconds
+        ).get("Messages", [])
+        if messages:
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
+        buckets = set()
+        for message in messages:
+            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+                for record in json.loads(message["Body"]).get("Records", []):
+                    buckets.add(record["s3"]["bucket"]["name"])
+        return buckets
 
     def _deliver(self, bucket: str, version: dict) -> None:
         endpoints = self.stack.endpoints
