@@ -7,7 +7,7 @@ SETUP_STAMP := $(VENV)/.setup-stamp
 
 setup: $(SETUP_STAMP)
 
-$(SETUP_STAMP): scripts/setup.sh requirements/dev.txt functions/requirements.txt
+$(SETUP_STAMP): scripts/setup.sh requirements/installer.txt requirements/dev.txt functions/requirements.txt
 	./scripts/setup.sh
 	@touch $@
 
@@ -23,9 +23,10 @@ fmt: setup
 	$(VENV)/bin/ruff check --fix .
 
 workflow-lint: setup
-	$(VENV)/bin/zizmor --offline --min-severity medium --no-progress .github/
+	$(VENV)/bin/zizmor --offline --no-progress .github/
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 # Infra tests run in their own process: Pulumi's mocks are process-wide.
 test: lint workflow-lint
@@ -33,7 +34,7 @@ test: lint workflow-lint
 	$(PY) -m pytest tests/infra
 
 bench: setup
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements/bench.txt
+	$(VENV)/bin/uv pip install --quiet --require-hashes --python $(PY) -r requirements/bench.txt
 	$(PY) -m bench
 
 package: setup

@@ -6,19 +6,23 @@
 
 `promote`:
 1. promote the target region's member (`aws elasticache failover-global-replication-group`),
-   unless AWS already reports it primary (a re-run after a later step failed);
+   unless AWS already reports it primary (a re-run after a later step failed, even
+   after the failover's `pulumi up`: it resumes, and succeeds);
 2. wait until AWS reports it primary;
 3. set `golinks:primaryRegion` in Pulumi.<stack>.yaml, so the next `pulumi up` moves
    the sync function, publishing and the fallback pool (docs/deploy.md, runbook).
 Without --execute it prints exactly that and changes nothing.
 
-`check` (run by every deploy before `pulumi up`): the stack file's primaryRegion must
-be the one the stack runs with now. After a failover they differ until the failover's
-pull request is merged, and deploying the old file would move writes back to a
-read-only member.
+`check` (run by every deploy before `pulumi up`, with the deploy role): the stack
+file's primaryRegion must be the region AWS reports as the Datastore's primary now
+(`aws elasticache describe-global-replication-groups`, not the stack outputs, which
+change only with the failover's `pulumi up`). After a failover they differ until the
+failover's pull request is merged, and deploying the old file would move writes back
+to a read-only member.
 
 `outputs.json` is `pulumi stack output --json`. Exit status: 0 done, planned or
-consistent; 1 the failover failed or timed out, or the check found a mismatch;
+consistent; 1 the failover failed or timed out, or the check found a mismatch or could
+not ask AWS;
 2 bad usage.
 """
 
@@ -47,8 +51,8 @@ def plan(stack: str, outputs: dict, target: str) -> list[list[str]]:
     regions = list(outputs["regions"])
     if target not in regions:
         raise ValueError(f"{target} is not one of the stack's regions {regions}")
-    if target == outputs["primary_region"]:
-        raise ValueError(f"{target} is already the primary region")
+    # No refusal when the stack already runs with `target`: a re-run after the failover's
+    # `pulumi up` resumes, and AWS (asked first) says whether anything is left to promote.
     return [
         [
             "aws",
@@ -86,6 +90,24 @@ def configured_primary_region(stack_file: Path) -> str:
     return str(project["config"]["primaryRegion"]["default"])
 
 
+def aws_primary_region(datastore_id: str, regions: list[str]) -> str:
+    """The region AWS reports as the Datastore's primary, asking each member region in turn
+    (one that is down does not stop the check); CalledProcessError if none answers."""
+    failure: subprocess.CalledProcessError | None = None
+    for region in regions:
+        try:
+            roles = member_roles(datastore_id, region)
+        except subprocess.CalledProcessError as exc:
+            failure = exc
+            continue
+        primaries = [member for member, role in roles.items() if role.startswith("PRIMARY/")]
+        if len(primaries) == 1:
+            return primaries[0]
+        raise ValueError(f"AWS reports {len(primaries)} primary members: {roles}")
+    assert failure is not None, "a stack has at least one region"
+    raise failure
+
+
 def member_roles(datastore_id: str, region: str) -> dict[str, str]:
     """Region -> role (PRIMARY/SECONDARY) and status, as AWS reports them now."""
     described = subprocess.run(
@@ -113,6 +135,7 @@ def promote(args, outputs: dict, stack_file: Path) -> int:
     commands = args.commands
     mode = "executing" if args.execute else "dry run, nothing changes"
     print(f"Failover of {args.stack}: {outputs['primary_region']} -> {args.to_region} ({mode})")
+    print(f"  unless AWS already reports {args.to_region} {PROMOTED}:")
     for command in commands:
         print("  $ " + " ".join(command))
     print(f"  then wait until AWS reports {args.to_region} {PROMOTED}")
@@ -151,20 +174,36 @@ def promote(args, outputs: dict, stack_file: Path) -> int:
 
 
 def check(args, outputs: dict, stack_file: Path) -> int:
-    deployed = outputs.get("primary_region")
     configured = configured_primary_region(stack_file)
-    if deployed is None:
-        print(f"{args.stack} has no deployed primary region yet; {stack_file.name}: {configured}")
+    datastore = outputs.get("global_datastore_id")
+    if datastore is None:
+        print(f"{args.stack} has no Datastore yet; {stack_file.name}: {configured}")
         return 0
-    if deployed == configured:
-        print(f"{args.stack}: primary region {configured}, as {stack_file.name} says")
+    # AWS, not the stack outputs: those change only with the failover's own `pulumi up`,
+    # and a deploy between the promotion and that update would undo the failover.
+    regions = list(dict.fromkeys([configured, *outputs.get("regions", {})]))
+    if shutil.which("aws") is None:
+        print("error: the AWS CLI is not installed", file=sys.stderr)
+        return 1
+    try:
+        primary = aws_primary_region(datastore, regions)
+    except (subprocess.CalledProcessError, ValueError, KeyError, IndexError) as exc:
+        detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else exc
+        print(
+            f"error: cannot ask AWS which region is the primary of {datastore} ({detail}); "
+            f"not deploying {args.stack} without knowing",
+            file=sys.stderr,
+        )
+        return 1
+    if primary == configured:
+        print(f"{args.stack}: AWS reports primary region {primary}, as {stack_file.name} says")
         return 0
     print(
-        f"error: {stack_file.name} says {PRIMARY_KEY}: {configured}, but {args.stack} takes "
-        f"writes in {deployed} (a Datastore failover moved it there). Deploying this file "
-        f"would point the sync at a read-only member. Merge the failover's pull request "
-        f"(it sets {PRIMARY_KEY}: {deployed}), or fail back with the Datastore failover "
-        "workflow, then deploy again.",
+        f"error: {stack_file.name} says {PRIMARY_KEY}: {configured}, but AWS reports "
+        f"{primary} as the primary of {datastore} (a Datastore failover moved it there). "
+        f"Deploying this file would point the sync at a read-only member. Merge the "
+        f"failover's pull request (it sets {PRIMARY_KEY}: {primary}), or fail back with the "
+        "Datastore failover workflow, then deploy again.",
         file=sys.stderr,
     )
     return 1

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-UV_VERSION=0.13.9
+# Everything is installed by hash (--require-hashes), the installer included.
+UV_VERSION=$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements/installer.txt)
 
 python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
 PYTHON=${PYTHON:-python3}
@@ -16,10 +17,11 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-if ! "$VENV/bin/uv" --version 2>/dev/null | grep -q "$UV_VERSION"; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+if [ "$("$VENV/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+    -r requirements/installer.txt
 fi
-"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r requirements/dev.txt
+"$VENV/bin/uv" pip install --quiet --require-hashes --python "$VENV/bin/python" -r requirements/dev.txt
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   as_root=""

@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except Failed as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "format", None) == "markdown":
+            print(render_markdown_failure(exc, args.label))
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted: Redis still serves its previous index whole", file=sys.stderr)
@@ -192,6 +194,16 @@ def render_markdown_errors(errors: LinkErrors, label: str | None) -> str:
     return (
         f"{markdown_marker(label)}\n### {title}\n\n**The links are invalid; nothing can be "
         f"published until these are fixed:**\n\n{fence}text\n{problems}\n{fence}"
+    )
+
+
+def render_markdown_failure(failure: Failed, label: str | None) -> str:
+    """The comment when the comparison itself failed (S3 unreachable, access denied, ...)."""
+    title = f"Link changes{f' for {label}' if label else ''}"
+    fence = "`" * 3
+    return (
+        f"{markdown_marker(label)}\n### {title}\n\n**Cannot compare with the published "
+        f"links:**\n\n{fence}text\n{str(failure).replace(fence, chr(39) * 3)}\n{fence}"
     )
 
 
