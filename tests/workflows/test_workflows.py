@@ -710,3 +710,19 @@ def test_python_dependencies_and_their_installer_are_installed_by_hash():
     )
     bench = [line for line in (REPO / "Makefile").read_text().splitlines() if "bench.txt" in line]
     assert bench and all("--require-hashes" in line for line in bench)
+
+
+def test_every_policy_pack_the_workflows_run_is_in_the_repository():
+    packs = {
+        pack
+        for path in [*WORKFLOWS, *ACTIONS]
+        for step in steps_of(path)
+        for pack in re.findall(r"--policy-pack (\S+)", step.get("run", ""))
+    }
+    assert packs == {"policy"}
+    for pack in packs:
+        manifest = yaml.safe_load((REPO / pack / "PulumiPolicy.yaml").read_text())
+        # It runs in the virtualenv the setup action creates (`make setup`: .venv).
+        assert (REPO / pack / manifest["runtime"]["options"]["virtualenv"]).resolve() == (
+            REPO / ".venv"
+        ).resolve()
