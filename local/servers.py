@@ -236,26 +236,36 @@ class RedisServer(Process):
             replica.close()
 
 
-class MotoS3Server(Process):
-    """A local S3 (moto server). Point boto3 at it with `env()`."""
+class MotoServer(Process):
+    """A local AWS (moto server) for one service's tests or one simulated region."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None):
-        super().__init__("moto-s3", workdir)
+    def __init__(self, workdir: Path, *, name: str = "moto", port: int | None = None):
+        super().__init__(name, workdir)
         self.port = port or free_port()
 
     @property
     def endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def env(self) -> dict[str, str]:
-        return local_s3_env(self.endpoint)
-
-    def start(self, timeout: float = 30) -> MotoS3Server:
+    def launch(self) -> None:
+        """Start the process without waiting for it (see `wait_accepting`)."""
         argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
         self.spawn(argv, env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"})
 
+    def start(self, timeout: float = 30):
+        self.launch()
         self.wait_accepting(self.port, timeout)
         return self
+
+
+class MotoS3Server(MotoServer):
+    """A local S3 (moto server). Point boto3 at it with `env()`."""
+
+    def __init__(self, workdir: Path, *, port: int | None = None):
+        super().__init__(workdir, name="moto-s3", port=port)
+
+    def env(self) -> dict[str, str]:
+        return local_s3_env(self.endpoint)
 
 
 def local_s3_env(endpoint: str) -> dict[str, str]:
@@ -277,6 +287,11 @@ def local_s3_client(endpoint: str, region: str = "eu-west-1"):
 def local_sqs_client(endpoint: str, region: str = "eu-west-1"):
     """A boto3 SQS client for the same local server (moto serves every service on one port)."""
     return _local_client("sqs", endpoint, region)
+
+
+def local_dynamodb_client(endpoint: str, region: str, service: str = "dynamodb"):
+    """A boto3 client for one simulated region's local DynamoDB (or its "dynamodbstreams")."""
+    return _local_client(service, endpoint, region)
 
 
 def _local_client(service: str, endpoint: str, region: str):

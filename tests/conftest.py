@@ -14,7 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from local.servers import MotoS3Server, RedisServer
+from local.servers import MotoS3Server, MotoServer, RedisServer
+from local.topology import REGIONS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,6 +70,23 @@ def s3_bucket(s3_server) -> str:
     client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return name
+
+
+@pytest.fixture(scope="session")
+def dynamodb_regions(tmp_path_factory) -> Iterator[dict[str, MotoServer]]:
+    """One local DynamoDB (moto server) per simulated region, the primary first."""
+    servers: dict[str, MotoServer] = {}
+    try:
+        for region in REGIONS:  # started together: each takes seconds to import moto
+            workdir = tmp_path_factory.mktemp(f"dynamodb-{region}")
+            servers[region] = MotoServer(workdir, name=f"dynamodb-{region}")
+            servers[region].launch()
+        for server in servers.values():
+            server.wait_accepting(server.port, 60)
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
