@@ -180,6 +180,7 @@ ci_access = GithubDeployAccess(
         repository=config.github_repository,
         index_bucket_arn=index_buckets.bucket_arns[config.primary_region],
         index_key=index_buckets.index_key,
+        distribution_arns=[edges[region].distribution_arn for region in config.regions],
     ),
     pulumi.ResourceOptions(provider=providers.edge),  # IAM is global: keep it put
 )
@@ -192,6 +193,7 @@ pulumi.export(
         region: {
             "hostname": regional_hostname(region, config.domain),
             "distribution_domain": edges[region].domain_name,
+            "distribution_id": edges[region].distribution_id,
             "api_endpoint": apis[region].api_endpoint,
             "healthz_url": f"https://{regional_hostname(region, config.domain)}/healthz",
             "index_bucket": index_buckets.bucket_names[region],

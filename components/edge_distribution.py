@@ -194,5 +194,12 @@ class EdgeDistribution(pulumi.ComponentResource):
         )
 
         self.domain_name = distribution.domain_name
+        self.distribution_id = distribution.id
         self.distribution_arn = distribution.arn
-        self.register_outputs({"domain_name": distribution.domain_name, "hostname": args.hostname})
+        self.register_outputs(
+            {
+                "domain_name": distribution.domain_name,
+                "distribution_id": distribution.id,
+                "hostname": args.hostname,
+            }
+        )

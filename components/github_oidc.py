@@ -3,8 +3,9 @@
 - The account's identity provider for token.actions.githubusercontent.com
   (audience sts.amazonaws.com).
 - A deploy role for `pulumi up`, and a publisher role that may only write the
-  link index; both trust only jobs of this repository that run in the GitHub
-  environment named like the stack (`sub` = repo:<owner/repo>:environment:<stack>).
+  link index and invalidate the stack's CloudFront distributions; both trust
+  only jobs of this repository that run in the GitHub environment named like
+  the stack (`sub` = repo:<owner/repo>:environment:<stack>).
 - A read-only preview role for pull-request previews and link diffs, trusted
   only in the environment `<stack>-preview`.
 - The deploy role has AWS's PowerUserAccess (everything but IAM) plus IAM for
@@ -15,7 +16,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -43,6 +44,8 @@ class GithubDeployAccessArgs:
     index_bucket_arn: pulumi.Input[str]
     """The primary region's link-index bucket (the publisher writes there)."""
     index_key: str
+    distribution_arns: list[pulumi.Input[str]] = field(default_factory=list)
+    """The stack's CloudFront distributions: the publisher invalidates them (default none)."""
 
 
 class GithubDeployAccess(pulumi.ComponentResource):
@@ -92,8 +95,8 @@ class GithubDeployAccess(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-publish",
             role=publisher.id,
-            policy=pulumi.Output.from_input(args.index_bucket_arn).apply(
-                lambda arn: json.dumps(publisher_policy(arn, args.index_key))
+            policy=pulumi.Output.all(args.index_bucket_arn, *args.distribution_arns).apply(
+                lambda arns: json.dumps(publisher_policy(arns[0], args.index_key, arns[1:]))
             ),
             opts=child,
         )

@@ -277,8 +277,22 @@ def github_trust_policy(provider_arn: str, repository: str, environment: str) ->
     )
 
 
-def publisher_policy(index_bucket_arn: str, index_key: str) -> dict:
-    """Link publishing: write (and read back) the index object, nothing else."""
+def publisher_policy(
+    index_bucket_arn: str, index_key: str, distribution_arns: list[str] | None = None
+) -> dict:
+    """Link publishing: write (and read back) the index object, then invalidate what changed
+    on the stack's own CloudFront distributions; nothing else."""
+    invalidate = (
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+                "Resource": sorted(distribution_arns),
+            }
+        ]
+        if distribution_arns
+        else []
+    )
     return _document(
         {
             "Effect": "Allow",
@@ -290,6 +304,7 @@ def publisher_policy(index_bucket_arn: str, index_key: str) -> dict:
             "Action": ["s3:GetBucketVersioning", "s3:ListBucket"],
             "Resource": index_bucket_arn,
         },
+        *invalidate,
     )
 
 

@@ -85,17 +85,22 @@ def answer(event, settings: region.Settings) -> tuple[dict, str | None, str]:
         return unavailable(), slug, "none"
     if slug is None:
         return page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), None, "none"
+    # CloudFront caches an answer under the path as sent, and a publish invalidates `/<slug>*`
+    # (case-sensitive): a spelling with capitals is left to browsers, never to the CDN.
+    shared = path == path.lower()
     if stored is None:
-        return page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), slug, source
+        not_found = page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method, shared)
+        return not_found, slug, source
     now = time.time()
     if stored.expires and stored.expires <= now:
-        return page(410, GONE_PAGE, settings.not_found_cache_seconds, method), slug, source
+        gone = page(410, GONE_PAGE, settings.not_found_cache_seconds, method, shared)
+        return gone, slug, source
     query = event.get("rawQueryString")
     location = redirect_location(stored, query if isinstance(query, str) else "", rest)
     max_age = link_cache_seconds(stored, now, settings.redirect_cache_seconds)
     response = {
         "statusCode": stored.status,
-        "headers": {"Location": location, "Cache-Control": cache_control(max_age)},
+        "headers": {"Location": location, "Cache-Control": cache_control(max_age, shared)},
         "body": "",
     }
     return response, slug, source
@@ -142,16 +147,19 @@ def unavailable() -> dict:
     return response
 
 
-def cache_control(max_age: int) -> str:
-    return f"public, max-age={max_age}" if max_age > 0 else "no-cache"
+def cache_control(max_age: int, shared: bool = True) -> str:
+    """`shared=False`: browsers may cache it, CloudFront may not (`s-maxage=0`)."""
+    if max_age <= 0:
+        return "no-cache"
+    return f"public, max-age={max_age}" if shared else f"public, max-age={max_age}, s-maxage=0"
 
 
-def page(status: int, html: str, max_age: int, method: str) -> dict:
+def page(status: int, html: str, max_age: int, method: str, shared: bool = True) -> dict:
     return {
         "statusCode": status,
         "headers": {
             "Content-Type": "text/html; charset=utf-8",
-            "Cache-Control": cache_control(max_age),
+            "Cache-Control": cache_control(max_age, shared),
         },
         "body": "" if method == "HEAD" else html,
     }

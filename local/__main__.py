@@ -19,7 +19,7 @@ import requests
 
 from functions.links.source import LinkErrors
 from local.edge import ORIGIN_VERIFY_HEADER
-from local.servers import ServerError, local_s3_env
+from local.servers import ServerError
 from local.stack import Endpoints, LocalStack, PublishFailed
 from local.topology import Topology
 from scripts import publish_links
@@ -107,7 +107,7 @@ def print_welcome(stack: LocalStack) -> None:
 def publish() -> int:
     """What CI's publish job does, against the running local stack."""
     endpoints = _running()
-    os.environ.update(local_s3_env(endpoints.s3_endpoint))
+    os.environ.update(endpoints.publisher_env())
     return publish_links.main(
         [
             str(REPO / "links"),

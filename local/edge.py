@@ -9,9 +9,19 @@
   connection is retried on the next region, as Cloudflare retries another
   origin. The simulated client<->region round trip is added to every answer.
 - CloudFront (one cache per region): redirects and error pages are cached for
-  their `Cache-Control: max-age`; the static site (`/`, `/static/*`, root
-  files) comes from the region's static bucket; every request to the API
-  carries the `x-origin-verify` header.
+  their `Cache-Control: max-age`, keyed by the path and query as the client
+  sent them; the static site (`/`, `/static/*`, root files) comes from the
+  region's static bucket; every request to the API carries the
+  `x-origin-verify` header. As CloudFront does, the path is normalised (dot
+  segments removed, escapes decoded) only to choose between the static site
+  and the API; the API gets the path exactly as the client sent it, `/./`,
+  `/../` and percent-escapes included.
+- CloudFront's invalidation API, for each region's "distribution"
+  (`distribution_id(region)`), under `/_edge/cloudfront` (point boto3 at it
+  with `AWS_ENDPOINT_URL_CLOUDFRONT`): CreateInvalidation drops the matching
+  entries from that region's cache at once and answers `Completed`;
+  GetInvalidation reads it back. A fetch that was under way when the cache was
+  invalidated is not stored.
 
 `GET /_edge/status` answers JSON: each region's health, probe latency,
 status and the index version it serves.
@@ -29,16 +39,23 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Protocol
+from xml.etree import ElementTree
+from xml.parsers.expat import ExpatError
 
 import aiohttp
+import xmltodict
 from aiohttp import http_exceptions, web
+from yarl import URL
 
+from functions.links.invalidation import path_matches
 from functions.links.model import ROOT_FILES, STATIC_PREFIX
 from local.topology import REGIONS, Topology
 
@@ -48,8 +65,22 @@ SERVED_BY_HEADER = "X-Served-By-Region"
 CACHE_HEADER = "X-Edge-Cache"
 CACHEABLE_STATUSES = {301, 302, 307, 308, 404, 410}
 CACHE_ENTRIES = 10_000
-_MAX_AGE_RE = re.compile(r"(?:s-maxage|max-age)=(\d+)")
+_MAX_AGE_RE = re.compile(r"\bmax-age=(\d+)")
+_S_MAXAGE_RE = re.compile(r"\bs-maxage=(\d+)")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+#: Where the edge answers CloudFront's invalidation API (boto3's endpoint URL for cloudfront).
+CLOUDFRONT_API_PREFIX = "/_edge/cloudfront"
+_CLOUDFRONT_API_RE = re.compile(
+    re.escape(CLOUDFRONT_API_PREFIX) + r"/2020-05-31/distribution/([^/]+)/invalidation(?:/([^/]+))?"
+)
+_CLOUDFRONT_XMLNS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
+
+
+def distribution_id(region: str) -> str:
+    """The local stand-in for a region's CloudFront distribution ID."""
+    return f"LOCAL-{region.upper()}"
 
 
 class StaticSite(Protocol):
@@ -68,6 +99,9 @@ class RegionState:
     last_probe: float | None = None
     error: str | None = None
     cache: OrderedDict = field(default_factory=OrderedDict)
+    #: Bumped by every invalidation, so a fetch begun before one is not cached.
+    cache_generation: int = 0
+    invalidations: dict[str, dict] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -170,6 +204,8 @@ class Edge:
                 raise BadRequest("the request target must be a path")
             if request.path == "/_edge/status" and request.method in ("GET", "HEAD"):
                 return await self._status(request)
+            if api := _CLOUDFRONT_API_RE.fullmatch(request.path):
+                return await self._invalidation_api(request, *api.groups())
             return await self._serve(request)
         except BadRequest as exc:
             return self._bad_request(request, HTTPStatus.BAD_REQUEST, exc.reason)
@@ -220,10 +256,11 @@ class Edge:
     async def _from_region(
         self, region: RegionState, request: web.BaseRequest
     ) -> web.Response | None:
-        path = request.path
+        path = behavior_path(request.raw_path)
         if request.method in ("GET", "HEAD") and _is_static(path):
             return self._static(region.name, path, request.method)
         cache_key = request.raw_path
+        generation = region.cache_generation
         cacheable_request = request.method in ("GET", "HEAD")
         if cacheable_request and (cached := self._cached(region, cache_key)):
             status, headers, body, stored_at = cached
@@ -241,7 +278,7 @@ class Edge:
         try:
             async with self._session.request(
                 request.method,
-                f"{region.url}{request.raw_path}",
+                URL(f"{region.url}{request.raw_path}", encoded=True),  # forwarded as sent
                 headers=headers,
                 data=await request.read(),
                 allow_redirects=False,
@@ -250,7 +287,8 @@ class Edge:
         except aiohttp.ClientConnectionError:
             return None
         kept = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP]
-        if cacheable_request and upstream.status in CACHEABLE_STATUSES:
+        fresh = generation == region.cache_generation
+        if cacheable_request and fresh and upstream.status in CACHEABLE_STATUSES:
             self._store(region, cache_key, upstream.status, kept, body)
         response = web.Response(status=upstream.status, body=body)
         response.headers.extend(kept)
@@ -272,13 +310,66 @@ class Edge:
         cache_control = dict(headers).get("Cache-Control", "")
         if any(word in cache_control for word in ("no-store", "private", "no-cache")):
             return
-        match = _MAX_AGE_RE.search(cache_control)
+        # s-maxage is for shared caches such as CloudFront, and wins over max-age
+        match = _S_MAXAGE_RE.search(cache_control) or _MAX_AGE_RE.search(cache_control)
         if not match or int(match.group(1)) <= 0:
             return
         now = time.monotonic()
         region.cache[key] = (now + int(match.group(1)), (status, headers, body, now))
         if len(region.cache) > CACHE_ENTRIES:
             region.cache.popitem(last=False)
+
+    # -- CloudFront's invalidation API -------------------------------------------
+
+    def invalidate(self, region_name: str, paths: list[str]) -> int:
+        """Drop every cached entry of the region that one of `paths` matches; how many."""
+        region = self.regions[region_name]
+        region.cache_generation += 1
+        stale = [key for key in region.cache if any(path_matches(p, key) for p in paths)]
+        for key in stale:
+            del region.cache[key]
+        return len(stale)
+
+    async def _invalidation_api(
+        self, request: web.BaseRequest, distribution: str, invalidation_id: str | None
+    ) -> web.Response:
+        """CreateInvalidation (POST) and GetInvalidation (GET) for one region's cache."""
+        region = next(
+            (r for r in self.regions.values() if distribution_id(r.name) == distribution), None
+        )
+        if request.method == "GET" and invalidation_id:
+            if region is None or invalidation_id not in region.invalidations:
+                return _cloudfront_error(
+                    404, "NoSuchInvalidation", "The specified invalidation does not exist."
+                )
+            return _invalidation_xml(invalidation_id, region.invalidations[invalidation_id])
+        if request.method != "POST" or invalidation_id:
+            return _cloudfront_error(405, "MethodNotAllowed", "Not a CloudFront API call.")
+        if region is None:
+            return _cloudfront_error(
+                404, "NoSuchDistribution", "The specified distribution does not exist."
+            )
+        try:  # xmltodict refuses entity declarations: no entity expansion attacks
+            batch = xmltodict.parse(await request.read(), force_list=("Path",))["InvalidationBatch"]
+            paths = batch["Paths"]["Items"]["Path"]
+            reference = batch.get("CallerReference") or ""
+        except (ExpatError, ValueError, KeyError, TypeError):
+            return _cloudfront_error(400, "MalformedXML", "The XML document is not well formed.")
+        if not isinstance(paths, list) or not all(
+            isinstance(p, str) and p.startswith("/") for p in paths
+        ):
+            return _cloudfront_error(400, "InvalidArgument", "Paths must start with '/'.")
+        self.invalidate(region.name, paths)
+        invalidation_id = "I" + secrets.token_hex(6).upper()
+        region.invalidations[invalidation_id] = {
+            "paths": paths,
+            "reference": reference,
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        }
+        response = _invalidation_xml(invalidation_id, region.invalidations[invalidation_id])
+        response.set_status(201)
+        response.headers["Location"] = f"{request.url}/{invalidation_id}"
+        return response
 
     def _static(self, region: str, path: str, method: str) -> web.Response:
         key = "index.html" if path == "/" else path.lstrip("/")
@@ -391,6 +482,35 @@ class _QuietProtocol(web.RequestHandler):
         status, reason = describe_bad_request(exc)
         self._report(request, status, reason)
         return bad_request_response(status, reason)
+
+
+def behavior_path(raw_path: str) -> str:
+    """The path CloudFront matches cache behaviours against: dot segments removed, decoded."""
+    return URL("http://edge" + raw_path.split("?", 1)[0]).path
+
+
+def _invalidation_xml(invalidation_id: str, invalidation: dict) -> web.Response:
+    root = ElementTree.Element("Invalidation", xmlns=_CLOUDFRONT_XMLNS)
+    ElementTree.SubElement(root, "Id").text = invalidation_id
+    ElementTree.SubElement(root, "Status").text = "Completed"  # purged synchronously
+    ElementTree.SubElement(root, "CreateTime").text = invalidation["created"]
+    batch = ElementTree.SubElement(root, "InvalidationBatch")
+    paths = ElementTree.SubElement(batch, "Paths")
+    ElementTree.SubElement(paths, "Quantity").text = str(len(invalidation["paths"]))
+    items = ElementTree.SubElement(paths, "Items")
+    for path in invalidation["paths"]:
+        ElementTree.SubElement(items, "Path").text = path
+    ElementTree.SubElement(batch, "CallerReference").text = invalidation["reference"]
+    return web.Response(body=ElementTree.tostring(root), content_type="text/xml")
+
+
+def _cloudfront_error(status: int, code: str, message: str) -> web.Response:
+    root = ElementTree.Element("ErrorResponse", xmlns=_CLOUDFRONT_XMLNS)
+    error = ElementTree.SubElement(root, "Error")
+    ElementTree.SubElement(error, "Type").text = "Sender"
+    ElementTree.SubElement(error, "Code").text = code
+    ElementTree.SubElement(error, "Message").text = message
+    return web.Response(status=status, body=ElementTree.tostring(root), content_type="text/xml")
 
 
 def _is_static(path: str) -> bool:

@@ -10,8 +10,10 @@ function's configuration, as in Lambda):
 
 Routes follow HTTP API route keys (`METHOD /path` or `$default`). The event
 mirrors what API Gateway sends: lowercased header names, repeated headers
-joined with commas, cookies split out, `rawPath` percent-decoded (HTTP APIs
-deliver the path decoded), `rawQueryString` as sent, binary bodies base64.
+joined with commas, cookies split out, `rawQueryString` as sent, binary bodies
+base64, and `rawPath` as HTTP APIs deliver it: percent-decoded exactly once and
+cut at a decoded `?` (`/docs%3Fx` arrives as `/docs`). Routes match that same
+decoded path.
 `--invoke NAME=handler` exposes Lambda's Invoke API
 (`POST /2015-03-31/functions/NAME/invocations`) for events such as S3's.
 Like a Lambda container, it handles one request at a time.
@@ -66,7 +68,7 @@ async def http_event(request: web.Request, route_key: str) -> dict:
         key = name.lower()
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     cookies = headers.pop("cookie", None)
-    raw_path = unquote(request.raw_path.split("?", 1)[0])
+    raw_path = http_api_raw_path(request.raw_path)
     raw_query = request.query_string
     params: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
@@ -111,6 +113,16 @@ async def http_event(request: web.Request, route_key: str) -> dict:
     return event
 
 
+def http_api_raw_path(target: str) -> str:
+    """The `rawPath` an HTTP API delivers for a request target (path and query as sent).
+
+    Decoded once (an escaped escape stays an escape: `/%2564` -> `/%64`), then
+    cut at the first `?` the decoding produced, as HTTP APIs do; REST APIs and
+    function URLs would keep the encoding.
+    """
+    return unquote(target.split("?", 1)[0]).split("?", 1)[0]
+
+
 def http_response(result: object) -> web.Response:
     """Turn a handler's result into HTTP the way API Gateway does."""
     if not (isinstance(result, dict) and "statusCode" in result):
@@ -136,7 +148,7 @@ def build_app(routes: dict[str, str], invokes: dict[str, str]) -> web.Applicatio
     functions = {name: load_handler(target) for name, target in invokes.items()}
 
     async def route(request: web.Request) -> web.Response:
-        key = f"{request.method} {unquote(request.path)}"
+        key = f"{request.method} {http_api_raw_path(request.raw_path)}"
         route_key = key if key in handlers else "$default"
         handler = handlers.get(route_key)
         if handler is None:

@@ -38,7 +38,7 @@ from functions.links.index import Index, build_index
 from functions.links.s3 import S3Location, put_index
 from functions.links.source import load_links
 from local.delay_proxy import DelayProxy
-from local.edge import ORIGIN_VERIFY_HEADER, Edge
+from local.edge import CLOUDFRONT_API_PREFIX, ORIGIN_VERIFY_HEADER, Edge, distribution_id
 from local.servers import (
     LOOPBACK,
     MotoS3Server,
@@ -46,6 +46,7 @@ from local.servers import (
     RedisServer,
     free_port,
     local_s3_client,
+    local_s3_env,
     local_sqs_client,
     wait_until,
 )
@@ -88,6 +89,13 @@ class Endpoints:
     def load(cls, path: Path) -> Endpoints:
         return cls(**json.loads(path.read_text()))
 
+    def publisher_env(self) -> dict[str, str]:
+        """boto3 settings for publishing: the local S3, and the edge as CloudFront's API."""
+        return {
+            **local_s3_env(self.s3_endpoint),
+            "AWS_ENDPOINT_URL_CLOUDFRONT": f"{self.edge_url}{CLOUDFRONT_API_PREFIX}",
+        }
+
     @property
     def index_s3_uri(self) -> str:
         return f"s3://{self.index_buckets[self.primary_region]}/{INDEX_KEY}"
@@ -102,6 +110,7 @@ class Endpoints:
                 region: {
                     "healthz_url": f"{url}/healthz",
                     "index_bucket": self.index_buckets[region],
+                    "distribution_id": distribution_id(region),
                 }
                 for region, url in self.region_urls.items()
             },

@@ -4,11 +4,15 @@
         [--timeout 300] [--interval 2] [--header 'Name: value']
 
 `outputs.json` is `pulumi stack output --json` (its `index_s3_uri` and each
-region's `healthz_url`). The index is validated, built, uploaded as a new
-object version (the bucket's notification makes the sync function apply it),
-then every region's /healthz is polled until it reports the new version.
-Exit status: 0 every region serves it, 1 invalid links or a region did not
-catch up (with a per-region report), 2 bad usage, 3 S3 failed.
+region's `healthz_url` and `distribution_id`). The index is validated, built,
+uploaded as a new object version (the bucket's notification makes the sync
+function apply it), then every region's /healthz is polled until it reports
+the new version. Last, every region's CloudFront distribution invalidates what
+changed against the index published before (functions.links.invalidation),
+and the publish waits until every invalidation completes: when it returns,
+every client everywhere gets the new answers. Exit status: 0 every region and
+every CDN serves it, 1 invalid links, a region did not catch up or a CDN did
+not invalidate (with a report), 2 bad usage, 3 S3 failed.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.links.index import build_index
-from functions.links.s3 import S3Location, put_index
+from functions.links.index import Index, InvalidIndex, build_index
+from functions.links.invalidation import invalidation_paths
+from functions.links.s3 import S3Location, get_index, put_index
 from functions.links.source import LinkErrors, load_links
+from scripts import cdn_invalidation
 from scripts.wait_for_version import parse_headers, report, urls_from_stack_outputs, wait
 
 
@@ -40,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs = json.loads(args.stack_outputs.read_text())
         location = S3Location.parse(outputs["index_s3_uri"])
         urls = urls_from_stack_outputs(args.stack_outputs)
+        distributions = {r: facts["distribution_id"] for r, facts in outputs["regions"].items()}
         headers = parse_headers(args.header)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         parser.error(f"--stack-outputs/--header: {exc}")
@@ -49,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
+        published = published_index(location)
         uploaded = put_index(location, index)
     except (BotoCoreError, ClientError) as exc:
         print(f"error: S3 {location}: {exc}", file=sys.stderr)
@@ -61,7 +69,31 @@ def main(argv: list[str] | None = None) -> int:
         index.version, urls, timeout=args.timeout, interval=args.interval, headers=headers
     )
     print(report(states, index.version))
-    return 0 if all(state.reached_after is not None for state in states) else 1
+    if not all(state.reached_after is not None for state in states):
+        return 1
+    paths = invalidation_paths(published, index)
+    invalidations = cdn_invalidation.invalidate_everywhere(
+        cdn_invalidation.cloudfront_client(),
+        distributions,
+        paths,
+        reference=f"golinks-{index.version}",
+        timeout=args.timeout,
+        interval=args.interval,
+    )
+    print(cdn_invalidation.report(invalidations, paths))
+    return 0 if all(state.completed for state in invalidations) else 1
+
+
+def published_index(location: S3Location) -> Index | None:
+    """The index published before (None: none yet, or unreadable, so everything is stale)."""
+    try:
+        return get_index(location)
+    except InvalidIndex:
+        return None
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
+            return None
+        raise
 
 
 if __name__ == "__main__":

@@ -49,7 +49,6 @@ META_KEY = "links:meta"
 
 _SEGMENT = r"[a-z0-9_.\-]+"
 _SLUG_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
-_PERCENT_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNPRINTABLE_RE = re.compile(r"[^\x21-\x7e]")
 _ENCODED_CONTROL_RE = re.compile(r"%(?:[01][0-9A-Fa-f]|7[Ff])")
 _LABEL = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
@@ -224,19 +223,14 @@ def type_name(value: object) -> str:
 def request_slug(path: str) -> str | None:
     """The slug a request path asks for, normalised the way the index is.
 
-    Percent-escapes are decoded once; the result must be ASCII, is lowercased
-    and loses one leading and any trailing '/'. None when no slug could match
-    (the caller answers 404 without a lookup).
+    `path` is API Gateway's `rawPath`, which HTTP APIs deliver already
+    percent-decoded: it is not decoded again (a '%' left in it was '%25' on the
+    wire, and no slug has one). It must be ASCII, is lowercased and loses one
+    leading and any trailing '/'. None when no slug could match (the caller
+    answers 404 without a lookup).
     """
-    if len(path) > 3 * MAX_SLUG_LENGTH + 2:
+    if len(path) > MAX_SLUG_LENGTH + 2:
         return None
-    if "%" in path:
-        if _PERCENT_ESCAPE_RE.sub("", path).count("%"):
-            return None
-        try:
-            path = _PERCENT_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), path)
-        except ValueError:
-            return None
     if path.startswith("/"):
         path = path[1:]
     slug = path.rstrip("/").lower()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,3 +77,30 @@ def assert_every_link_resolves(stack: LocalStack) -> dict[str, set[str]]:
                 assert response.headers["Location"].startswith(target), (client_region, link)
             served.setdefault(client_region, set()).add(response.headers[SERVED_BY_HEADER])
     return served
+
+
+def publish(stack, links_dir, tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """CI's publish step (scripts/publish_links.py) against the local stack, as CI runs it."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(stack.endpoints.stack_outputs()))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.publish_links",
+            str(links_dir),
+            "--stack-outputs",
+            str(outputs),
+            "--header",
+            f"x-origin-verify: {stack.origin_verify}",
+            "--interval",
+            "0.1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=90,
+        check=False,
+        env={**os.environ, **stack.endpoints.publisher_env(), "PYTHONPATH": str(REPO)},
+    )

@@ -2,40 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from local.servers import local_s3_client
 
-from local.servers import local_s3_client, local_s3_env
-
-from .conftest import REPO
-
-
-def publish(stack, links_dir, tmp_path, *extra: str) -> subprocess.CompletedProcess:
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(stack.endpoints.stack_outputs()))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.publish_links",
-            str(links_dir),
-            "--stack-outputs",
-            str(outputs),
-            "--header",
-            f"x-origin-verify: {stack.origin_verify}",
-            "--interval",
-            "0.1",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=90,
-        check=False,
-        env={**os.environ, **local_s3_env(stack.s3_server.endpoint), "PYTHONPATH": str(REPO)},
-    )
+from .conftest import REPO, publish
 
 
 def object_versions(stack) -> int:

@@ -130,12 +130,32 @@ def test_hostile_paths_never_redirect_anywhere_else(serving, path):
     [
         ("/DOCS", "https://docs.example.com/"),
         ("/docs/", "https://docs.example.com/"),
-        ("/%64ocs", "https://docs.example.com/"),
-        ("/RFC%2Ftemplate", "https://docs.example.com/rfcs/template"),
+        ("/RFC/template", "https://docs.example.com/rfcs/template"),
     ],
 )
 def test_requests_are_normalised_like_the_index(serving, path, location):
     assert get(path)["headers"]["Location"] == location
+
+
+@pytest.mark.parametrize("path", ["/DOCS", "/Docs/", "/No-Such-Link", "/OLD"])
+def test_spellings_with_capitals_are_not_cached_by_the_cdn(serving, path):
+    # A publish invalidates `/<slug>*`; CloudFront's invalidation paths are case-sensitive.
+    assert get(path)["headers"]["Cache-Control"].endswith(", s-maxage=0")
+    assert "s-maxage" not in get(path.lower())["headers"]["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/%64ocs",  # '/%2564ocs' on the wire, decoded once by API Gateway
+        "/rfc%2Ftemplate",  # '/rfc%252Ftemplate' on the wire
+        "/%2564ocs",
+        "/docs%3F",
+    ],
+)
+def test_rawpath_is_not_decoded_again(serving, raw_path):
+    response = get(raw_path)
+    assert response["statusCode"] == 404 and "Location" not in response["headers"]
 
 
 @pytest.mark.parametrize(

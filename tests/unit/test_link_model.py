@@ -106,8 +106,6 @@ def test_targets_rejected_with_reason(url, reason):
         ("/Docs", "docs"),
         ("/DOCS/", "docs"),
         ("/rfc/template", "rfc/template"),
-        ("/rfc%2Ftemplate", "rfc/template"),
-        ("/%64ocs", "docs"),
         ("docs", "docs"),
     ],
 )
@@ -129,6 +127,9 @@ def test_request_paths_normalise_like_the_index(path, slug):
         "/docs%0d%0aLocation:%20https://evil",
         "/%zz",
         "/%",
+        # rawPath arrives decoded: escapes left in it were escaped twice on the wire
+        "/%64ocs",
+        "/rfc%2Ftemplate",
         "/healthz",
         "/static/404.html",
         "/_edge/status",

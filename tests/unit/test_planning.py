@@ -111,3 +111,20 @@ def test_static_site_policy_admits_one_distribution():
 def test_short_region_names_never_collide():
     shorts = [planning.short_region(region) for region in planning.SUPPORTED_REGIONS]
     assert len(set(shorts)) == len(shorts)
+
+
+def test_the_publisher_may_invalidate_only_the_distributions_it_is_given():
+    arns = ["arn:aws:cloudfront::1:distribution/E2", "arn:aws:cloudfront::1:distribution/E1"]
+    document = planning.publisher_policy("arn:aws:s3:::idx", "index/links.json", arns)
+    invalidating = [
+        s for s in document["Statement"] if "cloudfront:CreateInvalidation" in s["Action"]
+    ]
+    assert invalidating == [
+        {
+            "Effect": "Allow",
+            "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+            "Resource": sorted(arns),
+        }
+    ]
+    without = planning.publisher_policy("arn:aws:s3:::idx", "index/links.json")
+    assert "cloudfront" not in str(without)
