@@ -4,14 +4,18 @@ One archive serves every function (redirect, health, sync). It is built
 reproducibly: the same sources and pins give the same bytes (sorted entries,
 fixed timestamps and permissions, no caches), so `pulumi preview` shows no
 change unless something really changed. Dependencies come from
-`functions/requirements.txt` as wheels for the Lambda platform (arm64,
-CPython 3.13), cached under `.cache/lambda-wheels/` so repeat builds are
-offline. boto3 is not packaged: the Lambda runtime provides it.
+`functions/requirements.txt` (pinned with hashes, downloaded with
+`--require-hashes`) as wheels for the Lambda platform (arm64, CPython 3.13),
+cached under `.cache/lambda-wheels/` (a cached wheel is used only if its hash is
+pinned) so repeat builds are offline. boto3 is not packaged: the Lambda runtime
+provides it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 import subprocess
 import sys
 import zipfile
@@ -34,16 +38,21 @@ class ArchiveError(RuntimeError):
     pass
 
 
-def pinned_requirements() -> list[str]:
-    lines = (line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines())
-    return [line for line in lines if line]
+def pinned_requirements() -> dict[str, set[str]]:
+    """`name==version` of every pin -> the sha256 hashes the file allows for it."""
+    pins = re.findall(
+        r"^([A-Za-z0-9_.-]+==[^\s\\]+)((?:\s*\\\n\s*--hash=sha256:[0-9a-f]{64})*)",
+        REQUIREMENTS.read_text(),
+        re.M,
+    )
+    return {pin: set(re.findall(r"[0-9a-f]{64}", hashes)) for pin, hashes in pins}
 
 
 def wheels(platform: str = LAMBDA_PLATFORM, python_version: str = LAMBDA_PYTHON) -> list[Path]:
     """The pinned wheels for the target platform, downloaded once into the cache."""
     cache = WHEEL_CACHE / f"{platform}-cp{python_version.replace('.', '')}"
     pins = pinned_requirements()
-    found = [_cached_wheel(cache, pin) for pin in pins]
+    found = [_cached_wheel(cache, pin, hashes) for pin, hashes in pins.items()]
     if None in found:
         command = [
             sys.executable,
@@ -61,21 +70,28 @@ def wheels(platform: str = LAMBDA_PLATFORM, python_version: str = LAMBDA_PYTHON)
             python_version,
             "--dest",
             str(cache),
-            *pins,
+            "--require-hashes",  # every wheel must match a hash pinned in the file
+            "-r",
+            str(REQUIREMENTS),
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise ArchiveError(f"cannot download the function's wheels:\n{result.stderr}")
-        found = [_cached_wheel(cache, pin) for pin in pins]
+        found = [_cached_wheel(cache, pin, hashes) for pin, hashes in pins.items()]
     if None in found:
-        raise ArchiveError(f"no wheel for {pins} on {platform} / Python {python_version}")
+        raise ArchiveError(
+            f"no pinned wheel for {list(pins)} on {platform} / Python {python_version}"
+        )
     return found
 
 
-def _cached_wheel(cache: Path, pin: str) -> Path | None:
+def _cached_wheel(cache: Path, pin: str, hashes: set[str]) -> Path | None:
+    """The cached wheel of `pin` whose sha256 is one the file pins (else: download again)."""
     name, _, version = pin.partition("==")
-    matches = sorted(cache.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
-    return matches[0] if matches else None
+    for wheel in sorted(cache.glob(f"{name.replace('-', '_')}-{version}-*.whl")):
+        if hashlib.sha256(wheel.read_bytes()).hexdigest() in hashes:
+            return wheel
+    return None
 
 
 def build_archive(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_package import MAX_BYTES, build_archive
+from lambda_package import MAX_BYTES, _cached_wheel, build_archive, pinned_requirements
 
 from .conftest import http_event
 
@@ -87,3 +88,15 @@ def test_the_handlers_run_from_the_archive_alone(tmp_path, published):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [302, index.version, True]
+
+
+def test_a_cached_wheel_is_used_only_when_its_hash_is_pinned(tmp_path):
+    pins = pinned_requirements()
+    assert pins and all(pins.values()), "every runtime dependency is pinned with hashes"
+    pin, hashes = next(iter(pins.items()))
+    name, version = pin.split("==")
+    wheel = tmp_path / f"{name}-{version}-cp313-cp313-manylinux2014_aarch64.whl"
+    wheel.write_bytes(b"a wheel someone swapped in")
+    assert _cached_wheel(tmp_path, pin, hashes) is None  # downloaded again, by hash
+    swapped = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert _cached_wheel(tmp_path, pin, {swapped}) == wheel

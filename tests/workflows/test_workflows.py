@@ -695,13 +695,18 @@ def test_the_policies_catch_a_reverted_fix(broken_copy, policy, file, old, new):
 
 
 def test_python_dependencies_and_their_installer_are_installed_by_hash():
-    for name in ("installer", "dev", "bench"):
-        text = (REPO / "requirements" / f"{name}.txt").read_text()
+    for name in (
+        "requirements/installer",
+        "requirements/dev",
+        "requirements/bench",
+        "functions/requirements",
+    ):
+        text = (REPO / f"{name}.txt").read_text()
         assert "--generate-hashes" in text.splitlines()[1], f"{name}.txt: compile with hashes"
         pins = re.findall(r"^(\S+)==\S+((?: \\\n\s+--hash=sha256:[0-9a-f]{64})*)", text, re.M)
         assert pins, name
         for package, hashes in pins:
-            assert hashes, f"requirements/{name}.txt: {package} has no hash"
+            assert hashes, f"{name}.txt: {package} has no hash"
     assert re.search(r"^uv==", (REPO / "requirements" / "installer.txt").read_text(), re.M)
     setup = (REPO / "scripts" / "setup.sh").read_text()
     assert "--require-hashes \\\n    -r requirements/installer.txt" in setup
