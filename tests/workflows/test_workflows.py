@@ -731,3 +731,15 @@ def test_every_policy_pack_the_workflows_run_is_in_the_repository():
         assert (REPO / pack / manifest["runtime"]["options"]["virtualenv"]).resolve() == (
             REPO / ".venv"
         ).resolve()
+
+
+def test_the_docs_require_a_maintainer_s_approval_for_staging_and_prod_previews():
+    # Environment protection lives in GitHub's settings; the guide is what sets it up.
+    text = (REPO / "docs" / "delivery.md").read_text()
+    rows = {
+        row.split("|")[1].strip(): row
+        for row in text.splitlines()
+        if row.startswith("| `") and "-preview`" in row.split("|")[1]
+    }
+    assert "**required reviewers**" in rows["`staging-preview`, `prod-preview`"]
+    assert "no reviewers" in rows["`dev-preview`"]
