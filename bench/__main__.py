@@ -4,7 +4,7 @@ import importlib
 import sys
 import time
 
-SUITES = ["link_sync", "redirect", "cold_start", "archive", "global_latency"]
+SUITES = ["link_sync", "redirect", "cold_start", "archive", "global_latency", "dynamo_store"]
 
 
 def main(names: list[str]) -> int:
