@@ -50,7 +50,11 @@ def regional(region: str) -> str:
 
 secrets = ServiceSecrets(
     "service-secrets",
-    ServiceSecretsArgs(name=f"golinks-{config.stack}/service", providers=providers.regions),
+    ServiceSecretsArgs(
+        name=f"golinks-{config.stack}/service",
+        providers=providers.regions,
+        disposable=config.disposable,
+    ),
 )
 networks = {
     region: RegionalNetwork(
@@ -79,6 +83,7 @@ cache = GlobalCache(
         engine_version=config.cache_engine_version,
         node_type=config.cache_node_type,
         replicas_per_region=config.cache_replicas_per_region,
+        protect=not config.disposable,
     ),
 )
 index_buckets = LinkIndexBuckets(
@@ -89,6 +94,7 @@ index_buckets = LinkIndexBuckets(
         primary_region=config.primary_region,
         providers=providers.regions,
         iam_provider=providers.edge,
+        disposable=config.disposable,
     ),
 )
 
@@ -152,6 +158,7 @@ edges = {
             edge_provider=providers.edge,
             cloudflare_provider=providers.cloudflare,
             max_redirect_ttl=max(config.redirect_cache_seconds, 60),
+            disposable=config.disposable,
         ),
     )
     for region in config.regions

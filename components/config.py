@@ -67,6 +67,8 @@ class StackConfig:
     secrets_extension_layer_version: int
     vpc_cidr_base: str
     alarm_email: str
+    disposable: bool
+    """Destroyed and re-created at will: nothing protected, buckets emptied, secrets freed."""
 
     @property
     def secondary_regions(self) -> tuple[str, ...]:
@@ -132,6 +134,10 @@ def _one_of(allowed: tuple):
     return check
 
 
+def _boolean(value, _values) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+
+
 def _email(value, _values) -> str | None:
     if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(value)):
         return f"{value!r} is not an email address"
@@ -158,6 +164,7 @@ CHECKS = {
     "secretsExtensionLayerVersion": _whole(1, 1000),
     "vpcCidrBase": _matches(r"10\.\d{1,3}\.0\.0/16", "is not a 10.x.0.0/16 block"),
     "alarmEmail": _email,
+    "disposable": _boolean,
 }
 
 
@@ -201,6 +208,7 @@ def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfi
         secrets_extension_layer_version=values["secretsExtensionLayerVersion"],
         vpc_cidr_base=values["vpcCidrBase"],
         alarm_email=str(values["alarmEmail"] or ""),
+        disposable=values["disposable"],
     )
 
 
@@ -218,9 +226,9 @@ def load() -> StackConfig:
 
 
 def _typed(value: str) -> object:
-    """Config values arrive as strings; numbers and lists are JSON."""
+    """Config values arrive as strings; numbers, booleans and lists are JSON."""
     try:
         parsed = json.loads(value)
     except ValueError:
         return value
-    return parsed if isinstance(parsed, int | list) and not isinstance(parsed, bool) else value
+    return parsed if isinstance(parsed, int | list) else value

@@ -55,6 +55,8 @@ class EdgeDistributionArgs:
     cloudflare_provider: pulumi.ProviderResource
     max_redirect_ttl: int = 86400
     """Upper bound on how long CloudFront keeps a redirect, whatever the function says."""
+    disposable: bool = False
+    """Empty the static-site bucket on destroy, so a disposable stack tears down cleanly."""
 
 
 class EdgeDistribution(pulumi.ComponentResource):
@@ -68,7 +70,9 @@ class EdgeDistribution(pulumi.ComponentResource):
         in_region = pulumi.ResourceOptions(parent=self, provider=args.region_provider)
         in_edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
 
-        bucket, _ = private_bucket(f"{name}-static", args.static_bucket_name, in_region)
+        bucket, _ = private_bucket(
+            f"{name}-static", args.static_bucket_name, in_region, force_destroy=args.disposable
+        )
         for path in sorted(p for p in args.static_site.rglob("*") if p.is_file()):
             key = path.relative_to(args.static_site).as_posix()
             aws.s3.BucketObjectv2(

@@ -10,6 +10,15 @@ are single-shard (cluster mode disabled), so a sync's MULTI/EXEC spans all
 keys. Secondary members inherit engine, version and node type from the Global
 Datastore, which AWS requires to be identical across members. There is no
 automatic cross-region failover: see the runbook in docs/deploy.md.
+
+Two things the AWS provider does on the second day are absorbed here:
+- After a failover it reads `primary_replication_group_id` back as the
+  promoted member, and that argument forces replacement of the Global
+  Datastore (hashicorp/terraform-provider-aws#46121): the datastore ignores
+  changes to it, so a refresh never plans a replacement.
+- AWS rejects node-type and engine-version changes sent to a member ("part of
+  a global cluster"): they go through the Global Datastore, which changes every
+  member; the founding member ignores its own copies of both.
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ class GlobalCacheArgs:
     """Same in every member; burstable (t*) types cannot join a Global Datastore."""
     replicas_per_region: int = 1
     """Read replicas beside each member's primary node (>= 1 for Multi-AZ failover)."""
+    protect: bool = False
+    """Refuse to delete the datastore and its members (every stack that is not disposable)."""
 
 
 class GlobalCache(pulumi.ComponentResource):
@@ -61,7 +72,9 @@ class GlobalCache(pulumi.ComponentResource):
     ):
         super().__init__("golinks:cache:GlobalCache", name, None, opts)
 
-        def member(region: str, **settings) -> aws.elasticache.ReplicationGroup:
+        def member(
+            region: str, ignore_changes: list[str] | None = None, **settings
+        ) -> aws.elasticache.ReplicationGroup:
             where = args.members[region]
             in_region = pulumi.ResourceOptions(parent=self, provider=where.provider)
             group_id = f"golinks-{args.stack}-{short_region(region)}"
@@ -82,12 +95,18 @@ class GlobalCache(pulumi.ComponentResource):
                 auth_token_update_strategy="ROTATE",  # noqa: S106 - a mode, not a secret
                 snapshot_retention_limit=1,  # the index in S3 is the source of truth
                 auto_minor_version_upgrade=True,
-                opts=in_region,
+                opts=pulumi.ResourceOptions.merge(
+                    in_region,
+                    pulumi.ResourceOptions(protect=args.protect, ignore_changes=ignore_changes),
+                ),
                 **settings,
             )
 
         founder = member(
             args.home_region,
+            # Resizes and upgrades go through the datastore (below); sent to a
+            # member, AWS refuses them.
+            ignore_changes=["node_type", "engine_version"],
             engine=args.engine,
             engine_version=args.engine_version,
             node_type=args.node_type,
@@ -104,7 +123,12 @@ class GlobalCache(pulumi.ComponentResource):
             engine_version=args.engine_version,
             cache_node_type=args.node_type,
             opts=pulumi.ResourceOptions(
-                parent=self, provider=args.members[args.home_region].provider
+                parent=self,
+                provider=args.members[args.home_region].provider,
+                protect=args.protect,
+                # Read back as the promoted member after a failover, and it
+                # forces replacement: never act on that difference.
+                ignore_changes=["primary_replication_group_id"],
             ),
         )
         groups = {args.home_region: founder}

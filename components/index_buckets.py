@@ -4,6 +4,11 @@ CI writes the index to the primary region's bucket; S3 replication copies it
 to every other region's bucket, where each region's redirect function falls
 back to it when Redis cannot answer. All buckets are versioned (a bad publish
 is a rollback away), encrypted, and closed to the public.
+
+The replication configuration is named after its source region, so a
+failover creates the new primary's and leaves the old primary's alone: an
+update that must not reach an unreachable region (docs/deploy.md, runbook)
+does not have to delete it there.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ class LinkIndexBucketsArgs:
     iam_provider: pulumi.ProviderResource
     """Provider for the (global) replication role; stable across failovers."""
     index_key: str = "index/links.json"
+    disposable: bool = False
+    """True: buckets are emptied on destroy and unprotected (a disposable stack).
+    False (default): buckets keep their objects and are protected against deletion."""
 
 
 class LinkIndexBuckets(pulumi.ComponentResource):
@@ -45,7 +53,13 @@ class LinkIndexBuckets(pulumi.ComponentResource):
         for region, provider in args.providers.items():
             in_region = pulumi.ResourceOptions(parent=self, provider=provider)
             physical = bucket_name(args.stack, "index", region, args.account_id)
-            buckets[region], versioning = private_bucket(f"{name}-{region}", physical, in_region)
+            buckets[region], versioning = private_bucket(
+                f"{name}-{region}",
+                physical,
+                in_region,
+                force_destroy=args.disposable,
+                protect=not args.disposable,
+            )
             versionings.append(versioning)
 
         primary = buckets[args.primary_region]
@@ -69,7 +83,7 @@ class LinkIndexBuckets(pulumi.ComponentResource):
                 opts=global_iam,
             )
             aws.s3.BucketReplicationConfig(
-                f"{name}-replication",
+                f"{name}-replication-{args.primary_region}",
                 bucket=primary.id,
                 role=role.arn,
                 rules=[
@@ -99,10 +113,25 @@ class LinkIndexBuckets(pulumi.ComponentResource):
 
 
 def private_bucket(
-    name: str, physical_name: str, opts: pulumi.ResourceOptions
+    name: str,
+    physical_name: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    force_destroy: bool = False,
+    protect: bool = False,
 ) -> tuple[aws.s3.Bucket, aws.s3.BucketVersioning]:
-    """A versioned bucket closed to the public, owned by its owner, encrypted at rest."""
-    bucket = aws.s3.Bucket(name, bucket=physical_name, opts=opts)
+    """A versioned bucket closed to the public, owned by its owner, encrypted at rest.
+
+    force_destroy (default False): a destroy deletes every object version first;
+    without it S3 refuses to delete a bucket that holds any. protect (default
+    False): Pulumi refuses to delete the bucket at all.
+    """
+    bucket = aws.s3.Bucket(
+        name,
+        bucket=physical_name,
+        force_destroy=force_destroy,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect)),
+    )
     versioning = aws.s3.BucketVersioning(
         name, bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
     )

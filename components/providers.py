@@ -38,6 +38,11 @@ def make_providers(config: StackConfig) -> Providers:
             name,
             region=region,
             allowed_account_ids=[config.account_id],
+            # Configuring a provider asks STS who it is (to check the account).
+            # Asked in the edge region, a region that is down does not stop the
+            # providers of the healthy ones, nor its own, from configuring; the
+            # edge provider needs us-east-1 anyway. Only `region` replaces resources.
+            sts_region=EDGE_REGION,
             default_tags=tags,
         )
 

@@ -82,11 +82,12 @@ class RegionalApi(pulumi.ComponentResource):
         if is_primary != (args.writer_endpoint is not None):
             raise ValueError("writer_endpoint is for the primary region, and required there")
 
+        # Readers do not depend on where writes go: a failover changes nothing
+        # about them, so it needs nothing from a region that is down.
         common_env = {
             "SERVICE_SECRET_ARN": args.secret_arn,
             "LINK_INDEX_BUCKET": args.index_bucket_name,
             "LINK_INDEX_KEY": args.index_key,
-            "PRIMARY_REGION": args.primary_region,
         }
         reader_url = pulumi.Output.concat("rediss://", args.reader_endpoint, ":6379/0")
         functions = {
@@ -119,7 +120,7 @@ class RegionalApi(pulumi.ComponentResource):
                 "sync",
                 "functions.sync.handler",
                 timeout=300,
-                env={**common_env, "REDIS_URL": writer_url},
+                env={**common_env, "REDIS_URL": writer_url, "PRIMARY_REGION": args.primary_region},
                 memory_mb=max(args.memory_mb, 1024),
             )
 

@@ -4,6 +4,11 @@ Both are generated here and stored as one JSON secret per region, which the
 functions read through the Parameters and Secrets extension; they never appear
 in a function's environment. The origin-verify value is also what CloudFront
 sends as the x-origin-verify header.
+
+The secret's name is fixed, so Secrets Manager holds it for the recovery
+window after a deletion: a disposable stack deletes without recovery (and can
+create the same name again at once); any other stack keeps the window and
+protects the secret against deletion.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ class ServiceSecretsArgs:
     """Secret name in every region, e.g. golinks-prod/service."""
     providers: dict[str, pulumi.ProviderResource]
     """One AWS provider per region that needs the secret."""
+    disposable: bool = False
+    """True: deleted without a recovery window, unprotected. False (default): a
+    deletion can be undone for RECOVERY_WINDOW_DAYS, and the secret is protected."""
+
+
+RECOVERY_WINDOW_DAYS = 7
 
 
 class ServiceSecrets(pulumi.ComponentResource):
@@ -48,8 +59,10 @@ class ServiceSecrets(pulumi.ComponentResource):
                 f"{name}-{region}",
                 name=args.name,
                 description="Cache AUTH token and CloudFront origin-verify value",
-                recovery_window_in_days=7,
-                opts=in_region,
+                recovery_window_in_days=0 if args.disposable else RECOVERY_WINDOW_DAYS,
+                opts=pulumi.ResourceOptions.merge(
+                    in_region, pulumi.ResourceOptions(protect=not args.disposable)
+                ),
             )
             aws.secretsmanager.SecretVersion(
                 f"{name}-{region}", secret_id=secret.id, secret_string=value, opts=in_region

@@ -3,6 +3,7 @@
     python -m scripts.datastore_failover promote --stack prod --to-region us-west-2 \\
         --stack-outputs outputs.json [--execute] [--timeout 1800]
     python -m scripts.datastore_failover check --stack prod --stack-outputs outputs.json
+    python -m scripts.datastore_failover targets --preview preview.json --unreachable eu-west-1
 
 `promote`:
 1. promote the target region's member (`aws elasticache failover-global-replication-group`),
@@ -20,10 +21,15 @@ change only with the failover's `pulumi up`). After a failover they differ until
 failover's pull request is merged, and deploying the old file would move writes back
 to a read-only member.
 
+`targets` (while the old primary region is down): from `pulumi preview --json`
+of the re-pointed stack, print the URNs `pulumi up --target` must change, one
+per line, leaving the unreachable region alone (components/failover_plan.py);
+what is left for the first full `pulumi up` after the region is back goes to
+stderr.
+
 `outputs.json` is `pulumi stack output --json`. Exit status: 0 done, planned or
-consistent; 1 the failover failed or timed out, or the check found a mismatch or could
-not ask AWS;
-2 bad usage.
+consistent; 1 the failover failed or timed out, the check found a mismatch or could
+not ask AWS, or the targeted update cannot leave the region alone; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from pathlib import Path
 
 import yaml
 
+from components.failover_plan import FailoverBlocked, failover_targets
 from components.planning import resource_name, short_region
 
 REPO = Path(__file__).resolve().parent.parent
@@ -139,7 +146,10 @@ def promote(args, outputs: dict, stack_file: Path) -> int:
     for command in commands:
         print("  $ " + " ".join(command))
     print(f"  then wait until AWS reports {args.to_region} {PROMOTED}")
-    print(f"  then set {PRIMARY_KEY}: {args.to_region} in {stack_file.name} and run `pulumi up`")
+    print(
+        f"  then set {PRIMARY_KEY}: {args.to_region} in {stack_file.name} and run `pulumi up` "
+        "(targeted while the old primary region is down: docs/deploy.md)"
+    )
     if not args.execute:
         return 0
     if shutil.which("aws") is None:
@@ -209,6 +219,23 @@ def check(args, outputs: dict, stack_file: Path) -> int:
     return 1
 
 
+def targets(args) -> int:
+    try:
+        plan = failover_targets(json.loads(args.preview.read_text()), args.unreachable)
+    except FailoverBlocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(plan.targets))
+    print(
+        f"{len(plan.targets)} targets; left for the first full `pulumi up` once "
+        f"{', '.join(args.unreachable)} is back:",
+        file=sys.stderr,
+    )
+    for op, urn in plan.deferred:
+        print(f"  {op} {urn}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.datastore_failover", description=__doc__.split("\n")[0]
@@ -236,7 +263,26 @@ def main(argv: list[str] | None = None) -> int:
     promoting.add_argument("--timeout", type=float, default=1800)
     promoting.add_argument("--interval", type=float, default=15)
     command("check", check, "the stack file's primaryRegion is the one the stack runs with")
+    targeting = commands.add_parser(
+        "targets",
+        help="the `pulumi up --target` URNs that leave unreachable regions alone",
+        description="the `pulumi up --target` URNs that leave unreachable regions alone",
+    )
+    targeting.add_argument(
+        "--preview", type=Path, required=True, help="`pulumi preview --json` of the stack"
+    )
+    targeting.add_argument(
+        "--unreachable", action="append", required=True, metavar="REGION", help="repeatable"
+    )
+    targeting.set_defaults(run=targets)
     args = parser.parse_args(argv)
+    if args.run is targets:
+        if not args.preview.is_file():
+            parser.error(f"{args.preview}: no such file")
+        try:
+            return targets(args)
+        except ValueError as exc:  # not JSON
+            parser.error(f"{args.preview}: {exc}")
     stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
     try:
         outputs = json.loads(args.stack_outputs.read_text())

@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import cloud, review
+from . import cloud, lifecycle, review
 from .engine import facts_from_config, stack_from_engine
 from .model import Resource, Stack, StackFacts, split_violation
 
@@ -41,7 +41,14 @@ REVIEW_CHECKS: list[Validator] = [
     review.api_access_logged_and_throttled,
     review.iam_least_privilege,
 ]
-VALIDATORS: list[Validator] = CLOUD_CONSTRAINTS + REVIEW_CHECKS
+#: What breaks on the second day: refresh, resize, teardown, a failover during an outage.
+SECOND_DAY: list[Validator] = [
+    lifecycle.datastore_survives_refresh_and_resize,
+    lifecycle.lasting_stacks_protect_their_data,
+    lifecycle.disposable_stacks_tear_down_cleanly,
+    lifecycle.failover_needs_only_reachable_regions,
+]
+VALIDATORS: list[Validator] = CLOUD_CONSTRAINTS + REVIEW_CHECKS + SECOND_DAY
 
 
 def policy_name(validator: Validator) -> str:

@@ -113,6 +113,8 @@ def resource_from_engine(resource: PolicyResource) -> Resource:
         props=_plain(resource.props, []),
         region=region,
         dependencies=[d.urn for d in resource.dependencies],
+        protect=bool(resource.opts.protect),
+        ignore_changes=tuple(python_name(k) for k in resource.opts.ignore_changes or ()),
     )
 
 
@@ -131,4 +133,6 @@ def facts_from_config() -> StackFacts:
         values[field] = value
     accounts = json.loads(values["account_id"])
     values["account_id"] = accounts[0] if isinstance(accounts, list) else str(accounts)
-    return StackFacts(stack=pulumi.get_stack(), **values)
+    # Optional: a stack that does not say it is disposable is held to the lasting rules.
+    disposable = bool(pulumi.Config("golinks").get_bool("disposable"))
+    return StackFacts(stack=pulumi.get_stack(), disposable=disposable, **values)

@@ -28,6 +28,8 @@ class StackFacts:
     """The service's hostname (golinks:domain)."""
     github_repository: str
     """owner/repository, or the immutable owner@id/repository@id form (golinks:githubRepository)."""
+    disposable: bool = False
+    """May be destroyed and re-created at will (golinks:disposable; absent: False)."""
 
 
 @dataclass
@@ -42,6 +44,9 @@ class Resource:
     """The region of its AWS provider (None for non-AWS resources)."""
     dependencies: list[str] = field(default_factory=list)
     """URNs of the resources it depends on."""
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    """Properties (Python SDK names) whose changes the engine ignores."""
 
     def __getitem__(self, key: str):
         return self.props.get(key)

@@ -24,3 +24,9 @@ def archive(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def deployments(archive) -> dict[str, Deployment]:
     return {stack: deploy(stack, archive) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def promoted(archive) -> Deployment:
+    """prod after promoting us-west-2: primaryRegion moves, the datastore's home stays."""
+    return deploy("prod", archive, {"golinks:primaryRegion": "us-west-2"})

@@ -3,7 +3,10 @@
 The mocks answer like AWS, Cloudflare and random would: ARNs in the right
 region and account, endpoints, CloudFront domains, validation records. A
 recording monitor keeps every registration with its real URN, parent,
-provider region and dependencies, and the stack's exports.
+provider, dependencies and resource options (protect, ignore_changes,
+delete_before_replace), and the stack's exports. What the engine and the
+providers then do with such a deployment (refresh, plan, destroy, an
+unreachable region) is modelled in lifecycle.py.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ class Resource:
     provider_region: str | None
     dependencies: list[str]
     custom: bool
+    provider: str = ""
+    """The provider reference, `<provider urn>::<provider id>`."""
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    """Property names (Python spelling) whose changes the engine ignores."""
+    delete_before_replace: bool = False
 
     def __getitem__(self, key: str):
         return self.inputs.get(key)
@@ -261,6 +270,10 @@ class RecordingMonitor(MockMonitor):
                 provider_region=self.region_for(request.provider) if request.custom else None,
                 dependencies=list(request.dependencies),
                 custom=request.custom,
+                provider=request.provider,
+                protect=bool(request.protect),
+                ignore_changes=tuple(snake_keys({k: None for k in request.ignoreChanges})),
+                delete_before_replace=request.deleteBeforeReplace,
             )
         )
         return response
@@ -311,7 +324,8 @@ def snake_keys(value):
 
 
 def json_safe(value):
-    return json.loads(json.dumps(value, default=str))
+    """Plain JSON; an asset or archive stands for its file (as its content hash would)."""
+    return json.loads(json.dumps(value, default=lambda v: getattr(v, "path", None) or str(v)))
 
 
 def stack_config(stack: str) -> dict[str, str]:

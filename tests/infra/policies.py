@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from golinks_policy import VALIDATORS, StackFacts, policy_name, stack_policies
 from golinks_policy.types import (
+    BUCKET,
     DISTRIBUTION,
     FUNCTION,
     GLOBAL_GROUP,
@@ -32,6 +33,7 @@ from .harness import Deployment, camel_keys
 ALL_POLICIES = VALIDATORS
 __all__ = [
     "ALL_POLICIES",
+    "BUCKET",
     "DISTRIBUTION",
     "FUNCTION",
     "GLOBAL_GROUP",
@@ -52,21 +54,22 @@ def facts_of(d: Deployment) -> StackFacts:
         primary_region=config.primary_region,
         public_hostname=config.domain,
         github_repository=config.github_repository,
+        disposable=config.disposable,
     )
 
 
 def engine_resources(d: Deployment) -> list[PolicyResource]:
     """What `pulumi up` would hand the pack for this deployment."""
-    options = PolicyResourceOptions(
-        protect=False,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-    )
     resources = {}
     for record in d.resources:
+        options = PolicyResourceOptions(
+            protect=record.protect,
+            ignore_changes=list(camel_keys(dict.fromkeys(record.ignore_changes))),
+            delete_before_replace=record.delete_before_replace,
+            aliases=[],
+            custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+            additional_secret_outputs=[],
+        )
         provider = None
         if record.provider_region:
             provider = PolicyProviderResource(

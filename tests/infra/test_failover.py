@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from . import policies
-from .harness import deploy
 
 CACHE_TYPES = (
     policies.REPLICATION_GROUP,
@@ -13,12 +10,6 @@ CACHE_TYPES = (
     "aws:elasticache/subnetGroup:SubnetGroup",
 )
 STABLE_TYPES = (*CACHE_TYPES, policies.ROLE, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
-
-
-@pytest.fixture(scope="module")
-def promoted(archive):
-    """prod after promoting us-west-2: primaryRegion moves, the datastore's home stays."""
-    return deploy("prod", archive, {"golinks:primaryRegion": "us-west-2"})
 
 
 def snapshot(d, types) -> dict:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from golinks_policy import lifecycle
 
 from . import policies
 from .conftest import STACKS
 from .harness import Deployment, Resource
 
 FUNCTION = policies.FUNCTION
+SECRET = "aws:secretsmanager/secret:Secret"
+REPLICATION_CONFIG = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 
 
 @pytest.mark.parametrize("policy", policies.ALL_POLICIES, ids=lambda p: p.__name__)
@@ -71,6 +74,36 @@ def _copies(resource: Resource, count: int) -> list[Resource]:
         dataclasses.replace(resource, urn=f"{resource.urn}-{i}", name=f"{resource.name}-{i}")
         for i in range(count)
     ]
+
+
+def _founder(d):
+    return first(d, policies.REPLICATION_GROUP, lambda g: not g["global_replication_group_id"])
+
+
+def _index_bucket(d):
+    return first(d, policies.BUCKET, lambda b: "-index-" in b["bucket"])
+
+
+def _declared_disposable(d):
+    d.program = {**d.program, "config": dataclasses.replace(d.program["config"], disposable=True)}
+
+
+def _torn_down(d, then):
+    """prod declared disposable and made so (unprotected, emptied, no recovery), then `then`."""
+    _declared_disposable(d)
+    for resource in d.resources:
+        resource.protect = False
+        if resource.type == policies.BUCKET:
+            resource.inputs["force_destroy"] = True
+        if resource.type == SECRET:
+            resource.inputs["recovery_window_in_days"] = 0
+    then()
+
+
+def _sts_in_its_own_region(d):
+    provider = first(d, "pulumi:providers:aws", lambda p: p["region"] == "us-west-2")
+    provider.inputs.pop("sts_region")
+    provider.outputs.pop("sts_region")
 
 
 def _deploy_policy(d):
@@ -250,7 +283,44 @@ BREAKAGES = {
             first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-sync"))
         ).update(Action="iam:PassRole", Resource="*"),
     ],
+    "datastore_survives_refresh_and_resize": [
+        lambda d: setattr(first(d, policies.GLOBAL_GROUP), "ignore_changes", ()),
+        lambda d: setattr(_founder(d), "ignore_changes", ("engine_version",)),
+        lambda d: _secondary(d).inputs.update(node_type="cache.r7g.large"),
+    ],
+    "lasting_stacks_protect_their_data": [
+        lambda d: setattr(first(d, policies.GLOBAL_GROUP), "protect", False),
+        lambda d: setattr(_secondary(d), "protect", False),
+        lambda d: setattr(first(d, SECRET), "protect", False),
+        lambda d: _index_bucket(d).inputs.update(force_destroy=True),
+        lambda d: first(d, SECRET).inputs.update(recovery_window_in_days=0),
+    ],
+    "disposable_stacks_tear_down_cleanly": [
+        _declared_disposable,  # prod's protection and recovery windows stay
+        lambda d: _torn_down(d, lambda: setattr(_index_bucket(d), "protect", True)),
+        lambda d: _torn_down(
+            d,
+            lambda: first(d, policies.BUCKET, lambda b: "-site-" in b["bucket"]).inputs.update(
+                force_destroy=False
+            ),
+        ),
+        lambda d: _torn_down(d, lambda: first(d, SECRET).inputs.update(recovery_window_in_days=7)),
+    ],
+    "failover_needs_only_reachable_regions": [
+        lambda d: function(d, "redirect")["environment"]["variables"].update(
+            PRIMARY_REGION="eu-west-1"
+        ),
+        lambda d: setattr(first(d, REPLICATION_CONFIG), "name", "link-index-replication"),
+        _sts_in_its_own_region,
+    ],
 }
+
+
+def test_prod_torn_down_as_a_disposable_stack_would_be_is_clean(deployments):
+    """The disposable variants above each break one thing of an otherwise clean teardown."""
+    clean = deployments["prod"].broken(lambda d: _torn_down(d, lambda: None))
+    assert policies.check(lifecycle.disposable_stacks_tear_down_cleanly, clean) == []
+    assert policies.check(lifecycle.lasting_stacks_protect_their_data, clean) == []
 
 
 def test_every_policy_has_broken_variants():

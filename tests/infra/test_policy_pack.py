@@ -81,6 +81,11 @@ def request(d: Deployment, unknown: dict[str, dict] | None = None):
                 provider=provider,
                 parent=record.parent,
                 dependencies=record.dependencies,
+                options=analyzer_pb2.AnalyzerResourceOptions(
+                    protect=record.protect,
+                    ignoreChanges=list(camel_keys(dict.fromkeys(record.ignore_changes))),
+                    deleteBeforeReplace=record.delete_before_replace,
+                ),
             )
         )
     return analyzer_pb2.AnalyzeStackRequest(resources=resources)

@@ -30,6 +30,8 @@ def test_the_stack_files_are_valid(stack):
     assert config.primary_region == "eu-west-1"
     if stack != "dev":
         assert config.regions == ("eu-west-1", "us-west-2", "ap-southeast-1")
+    # Only dev may be torn down and re-created; the others keep their data protected.
+    assert config.disposable is (stack == "dev")
 
 
 def test_the_stacks_use_separate_accounts_and_address_blocks():
@@ -45,6 +47,7 @@ def test_defaults_make_a_three_region_datastore():
     config = parse("prod", REQUIRED, ["111111111111"])
     assert config.secondary_regions == ("us-west-2", "ap-southeast-1")
     assert (config.cache_engine, config.cache_node_type) == ("valkey", "cache.r7g.large")
+    assert config.disposable is False  # a stack is protected unless it says otherwise
 
 
 @pytest.mark.parametrize(
@@ -69,6 +72,7 @@ def test_defaults_make_a_three_region_datastore():
         ({"vpcCidrBase": "192.168.0.0/16"}, "golinks:vpcCidrBase"),
         ({"functionArchive": "dist/functions.tar"}, "golinks:functionArchive"),
         ({"extra": 1}, "golinks:extra: unknown key"),
+        ({"disposable": "yes"}, "golinks:disposable: must be true or false, got 'yes'"),
     ],
 )
 def test_each_bad_value_is_named(raw, message):
