@@ -20,6 +20,7 @@ from components.index_buckets import LinkIndexBuckets, LinkIndexBucketsArgs
 from components.planning import (
     bucket_name,
     regional_hostname,
+    repository_web_url,
     resource_name,
     secrets_extension_layer_arn,
     short_region,
@@ -124,6 +125,7 @@ apis = {
             log_retention_days=config.log_retention_days,
             redirect_cache_seconds=config.redirect_cache_seconds,
             alarm_email=config.alarm_email,
+            links_repository_url=repository_web_url(config.github_repository),
         ),
         providers.options(region),
     )

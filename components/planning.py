@@ -255,6 +255,13 @@ def github_subject(repository: str, environment: str) -> str:
     return f"repo:{repository}:environment:{environment}"
 
 
+def repository_web_url(repository: str) -> str:
+    """The repository's page on GitHub, for `owner/repo` or the immutable form
+    `owner@OWNER_ID/repo@REPO_ID` (the IDs are not part of the web address)."""
+    owner, _, name = repository.partition("/")
+    return f"https://github.com/{owner.split('@')[0]}/{name.split('@')[0]}"
+
+
 def preview_environment(stack: str) -> str:
     """Pull-request previews run in their own GitHub environment, without approvals."""
     return f"{stack}-preview"

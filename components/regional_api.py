@@ -68,6 +68,9 @@ class RegionalApiArgs:
     """p99 function duration that raises the latency alarm."""
     alarm_email: str = ""
     """Where alarms are mailed (empty: alarms only show in CloudWatch)."""
+    links_repository_url: str = ""
+    """The link files' repository on GitHub (web URL); the 404 page offers to create a
+    missing link there. Empty: no such offer."""
 
 
 class RegionalApi(pulumi.ComponentResource):
@@ -101,6 +104,11 @@ class RegionalApi(pulumi.ComponentResource):
                     **common_env,
                     "REDIS_URL": reader_url,
                     "REDIRECT_CACHE_SECONDS": str(args.redirect_cache_seconds),
+                    **(
+                        {"LINKS_REPOSITORY_URL": args.links_repository_url}
+                        if args.links_repository_url
+                        else {}
+                    ),
                 },
             ),
             "health": self._function(

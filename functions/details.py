@@ -13,7 +13,7 @@ from functions import region
 from functions.fallback import FallbackUnavailable
 from functions.links.model import find_template, request_slug
 from functions.links.pages import details_page
-from functions.redirect import NOT_FOUND_PAGE, page, unavailable
+from functions.redirect import not_found, page, unavailable
 
 
 def answer_details(path: str, settings: region.Settings, method: str):
@@ -30,7 +30,6 @@ def answer_details(path: str, settings: region.Settings, method: str):
     if link is None and (found := find_template(path, lambda slugs: map(links.get, slugs))):
         slug, rest, link = found
     if link is None:
-        max_age = settings.not_found_cache_seconds
-        return page(404, NOT_FOUND_PAGE, max_age, method), slug, "s3-index"
+        return not_found(path, slug, settings, method), slug, "s3-index"
     html = details_page(link, version, rest)
     return page(200, html, settings.not_found_cache_seconds, method), slug, "s3-index"

@@ -32,17 +32,6 @@ from functions.telemetry import log_request
 
 RETRY_AFTER_SECONDS = 5
 
-NOT_FOUND_PAGE = (
-    "<!doctype html><html lang=en><meta charset=utf-8><title>Link not found</title>"
-    "<style>body{font:16px system-ui;margin:15vh auto;max-width:32rem;padding:0 1rem}</style>"
-    "<h1>No such link</h1><p>This short link does not exist. Check the spelling, or "
-    '<a href="/">go to the start page</a>.</p></html>'
-)
-GONE_PAGE = NOT_FOUND_PAGE.replace("Link not found", "Link expired").replace(
-    "No such link</h1><p>This short link does not exist. Check the spelling, or ",
-    "This link has expired</h1><p>Its owner set it to stop working. You can ",
-)
-
 
 def handler(event, context=None) -> dict:
     started = time.perf_counter()
@@ -84,17 +73,15 @@ def answer(event, settings: region.Settings) -> tuple[dict, str | None, str]:
     if source == "unavailable":
         return unavailable(), slug, "none"
     if slug is None:
-        return page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method), None, "none"
+        return not_found(path, None, settings, method), None, "none"
     # CloudFront caches an answer under the path as sent, and a publish invalidates `/<slug>*`
     # (case-sensitive): a spelling with capitals is left to browsers, never to the CDN.
     shared = path == path.lower()
     if stored is None:
-        not_found = page(404, NOT_FOUND_PAGE, settings.not_found_cache_seconds, method, shared)
-        return not_found, slug, source
+        return not_found(path, slug, settings, method, shared), slug, source
     now = time.time()
     if stored.expires and stored.expires <= now:
-        gone = page(410, GONE_PAGE, settings.not_found_cache_seconds, method, shared)
-        return gone, slug, source
+        return gone(slug, settings, method, shared), slug, source
     query = event.get("rawQueryString")
     location = redirect_location(stored, query if isinstance(query, str) else "", rest)
     max_age = link_cache_seconds(stored, now, settings.redirect_cache_seconds)
@@ -152,6 +139,23 @@ def cache_control(max_age: int, shared: bool = True) -> str:
     if max_age <= 0:
         return "no-cache"
     return f"public, max-age={max_age}" if shared else f"public, max-age={max_age}, s-maxage=0"
+
+
+def not_found(
+    path: str, slug: str | None, settings: region.Settings, method: str, shared: bool = True
+) -> dict:
+    """The 404 page for `path` (`slug`: its normalised form, None when it cannot be one)."""
+    from functions.pages import not_found_page  # noqa: PLC0415 - off the redirect path
+
+    html = "" if method == "HEAD" else not_found_page(path, slug, settings.links_repository_url)
+    return page(404, html, settings.not_found_cache_seconds, method, shared)
+
+
+def gone(slug: str, settings: region.Settings, method: str, shared: bool = True) -> dict:
+    from functions.pages import gone_page  # noqa: PLC0415 - off the redirect path
+
+    html = "" if method == "HEAD" else gone_page(slug)
+    return page(410, html, settings.not_found_cache_seconds, method, shared)
 
 
 def page(status: int, html: str, max_age: int, method: str, shared: bool = True) -> dict:

@@ -42,6 +42,8 @@ class Settings:
     index_key: str
     redirect_cache_seconds: int
     not_found_cache_seconds: int
+    links_repository_url: str | None = None
+    """The link files' GitHub repository (web URL): 404 pages offer to create the link."""
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
             index_key=env.get("LINK_INDEX_KEY") or DEFAULT_INDEX_KEY,
             redirect_cache_seconds=_seconds(env, "REDIRECT_CACHE_SECONDS", 300),
             not_found_cache_seconds=_seconds(env, "NOT_FOUND_CACHE_SECONDS", 60),
+            links_repository_url=env.get("LINKS_REPOSITORY_URL") or None,
         )
 
 

@@ -32,8 +32,10 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import requests
+import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
+from components.planning import repository_web_url
 from functions.links.index import Index, build_index
 from functions.links.s3 import S3Location, put_index
 from functions.links.source import load_links
@@ -63,6 +65,13 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 REGION_ROUTES = ["GET /healthz=functions.health.handler", "$default=functions.redirect.handler"]
+
+
+def dev_stack_repository_url() -> str | None:
+    """The GitHub repository of the dev stack, which the local stack plays."""
+    config = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text()).get("config") or {}
+    repository = config.get("golinks:githubRepository")
+    return repository_web_url(repository) if repository else None
 
 
 class PublishFailed(RuntimeError):
@@ -382,15 +391,18 @@ class LocalStack:
         edge_port: int = 8080,
         links: Path = REPO / "links",
         cache_seconds: int | None = None,
+        links_repository_url: str | None = dev_stack_repository_url(),
     ):
         """`cache_seconds` overrides how long the functions let the edge cache
-        redirects and 404s (None: the functions' defaults)."""
+        redirects and 404s (None: the functions' defaults). `links_repository_url`:
+        where 404 pages offer to create a link (default: the dev stack's repository)."""
         self.state_dir = state_dir
         self.topology = topology or Topology()
         self.monitor_interval = monitor_interval
         self.edge_port = edge_port or free_port()
         self.links = links
         self.cache_seconds = cache_seconds
+        self.links_repository_url = links_repository_url
         self.origin_verify = secrets.token_urlsafe(24)
         self.primary_region = self.topology.primary
         self.loop = asyncio.new_event_loop()
@@ -514,6 +526,8 @@ class LocalStack:
             "LINK_INDEX_KEY": INDEX_KEY,
             "ORIGIN_VERIFY": self.origin_verify,
         }
+        if self.links_repository_url:
+            env["LINKS_REPOSITORY_URL"] = self.links_repository_url
         if self.cache_seconds is not None:
             env["REDIRECT_CACHE_SECONDS"] = env["NOT_FOUND_CACHE_SECONDS"] = str(self.cache_seconds)
         return env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -58,3 +59,33 @@ def test_publishing_is_still_noticed_at_once(stack, region):
     published = stack.publish()
     assert published.seconds < 1.0, published
     assert Client(stack, region).get("/docs").status_code == 302
+
+
+def test_every_page_has_one_look_and_nothing_it_loads_is_missing(stack):
+    """Start page, unknown link, expired link, static 404: the site's stylesheet and icon,
+    and every asset they reference (and /favicon.ico, which browsers ask for) answers 200."""
+    client = Client(stack, "us-west-2")
+    pages = {
+        "/": 200,
+        "/no-such-link": 404,
+        "/static/no-such-file.css": 404,
+    }
+    for path, status in pages.items():
+        response = client.get(path)
+        assert response.status_code == status, path
+        assert '<link rel="stylesheet" href="/static/site.css">' in response.text, path
+        for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', response.text):
+            assert client.get(asset).status_code == 200, (path, asset)
+    favicon = client.get("/favicon.ico")
+    assert favicon.status_code == 200 and favicon.headers["Content-Type"] == "image/x-icon"
+    assert favicon.content[:4] == b"\x00\x00\x01\x00"  # an icon resource
+
+
+def test_the_not_found_page_offers_to_create_the_typed_link(stack):
+    response = Client(stack, "ap-southeast-1").get("/Team/Brand-New")
+    assert response.status_code == 404
+    assert "go/team/brand-new" in response.text
+    assert (
+        'href="https://github.com/example/golinks/new/main?filename=links%2Fteam%2Fbrand-new.yaml&amp;'
+        in response.text
+    )

@@ -67,7 +67,10 @@ def test_head_answers_like_get_without_a_body(serving):
 def test_unknown_and_expired_links(serving, capsys):
     missing = get("/nope")
     assert missing["statusCode"] == 404 and "Location" not in missing["headers"]
-    assert "No such link" in missing["body"] and "max-age=60" in missing["headers"]["Cache-Control"]
+    assert (
+        "No link <code>go/nope</code>" in missing["body"]
+        and "max-age=60" in missing["headers"]["Cache-Control"]
+    )
     assert last_log(capsys)["source"] == "miss"
     gone = get("/old")
     assert gone["statusCode"] == 410 and "expired" in gone["body"]

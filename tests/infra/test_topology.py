@@ -85,6 +85,10 @@ def test_routes_and_function_wiring(deployments, stack):
         assert env["SERVICE_SECRET_ARN"].startswith(
             f"arn:aws:secretsmanager:{function.provider_region}:{d.account_id}:secret:"
         )
+        if function["name"].endswith("-redirect"):  # its 404 offers to create the link there
+            assert env["LINKS_REPOSITORY_URL"] == "https://github.com/example/golinks"
+        else:
+            assert "LINKS_REPOSITORY_URL" not in env
     notification = d.one("aws:s3/bucketNotification:BucketNotification")
     sync = next(f for f in d.of_type("aws:lambda/function:Function") if f["name"].endswith("-sync"))
     assert notification["lambda_functions"][0]["lambda_function_arn"] == sync.outputs["arn"]

@@ -128,3 +128,11 @@ def test_the_publisher_may_invalidate_only_the_distributions_it_is_given():
     ]
     without = planning.publisher_policy("arn:aws:s3:::idx", "index/links.json")
     assert "cloudfront" not in str(without)
+
+
+def test_the_repository_web_address_leaves_out_immutable_ids():
+    assert planning.repository_web_url("example/golinks") == "https://github.com/example/golinks"
+    assert (
+        planning.repository_web_url("example@1234/golinks@98765")
+        == "https://github.com/example/golinks"
+    )
