@@ -2,12 +2,18 @@
 
     python -m scripts.pulumi_run preview --stack org/golinks/prod --policy-pack policy \\
         --comment-file preview.md --label prod
-    python -m scripts.pulumi_run up --stack org/golinks/prod --policy-pack policy
+    python -m scripts.pulumi_run up --stack org/golinks/prod --policy-pack policy \\
+        [--target-file targets.txt]
+    python -m scripts.pulumi_run preview --stack org/golinks/prod --policy-pack policy \\
+        --json-file preview.json
 
 The CLI's output streams to the job log as it comes. Besides:
 - `--comment-file` writes the pull-request comment for the preview (first line a hidden
   marker, one comment per label; scripts/pr_comment.py posts it), failed or not, so a
   refused preview (a policy violation, say) is on the pull request too;
+- `--json-file` keeps the preview's JSON (for `datastore_failover targets`), and
+  `--target-file` makes `up` change only the URNs listed (the failover's targeted update
+  while a region is down, docs/deploy.md);
 - a `[409] Conflict` from Pulumi Cloud (another update of the stack is running, or an
   interrupted one still holds the lock) is explained, with what to do about it.
 
@@ -20,6 +26,7 @@ import argparse
 import re
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from scripts.github_api import report_error
@@ -34,10 +41,31 @@ def command(args) -> list[str]:
     for pack in args.policy_pack:
         run += ["--policy-pack", pack]
     if args.command == "preview":
-        run.append("--diff")
+        run.append("--json" if args.json_file else "--diff")
     else:
         run.append("--yes")  # non-interactive; the preview it starts with runs the policies too
+        for urn in args.targets:
+            run += ["--target", urn]
     return run
+
+
+def run(command: list[str], json_file: Path | None) -> tuple[int, str]:
+    """Run it, streaming its text to the job log; (exit status, that text without colours).
+    With `json_file`, stdout (the JSON document) goes there and only stderr is streamed."""
+    lines: list[str] = []
+    with (
+        json_file.open("w") if json_file else nullcontext(subprocess.PIPE) as stdout,
+        subprocess.Popen(
+            command,
+            stdout=stdout,
+            stderr=subprocess.PIPE if json_file else subprocess.STDOUT,
+            text=True,
+        ) as process,
+    ):
+        for line in process.stderr if json_file else process.stdout:
+            sys.stdout.write(line)
+            lines.append(ANSI.sub("", line))
+    return process.returncode, "".join(lines)
 
 
 def conflict_message(stack: str) -> str:
@@ -95,25 +123,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--comment-file", type=Path, help="preview only: write the PR comment here")
     parser.add_argument("--label", help="the comment's stack name (default: the stack's last part)")
+    parser.add_argument(
+        "--json-file", type=Path, help="preview only: write `pulumi preview --json` here"
+    )
+    parser.add_argument(
+        "--target-file",
+        type=Path,
+        help="up only: change only these URNs, one a line (a targeted update)",
+    )
     args = parser.parse_args(argv)
-    if args.comment_file and args.command != "preview":
-        parser.error("--comment-file is for preview only")
+    preview_only = [args.comment_file, args.json_file]
+    if args.command != "preview" and any(preview_only):
+        parser.error("--comment-file and --json-file are for preview only")
+    if args.command != "up" and args.target_file:
+        parser.error("--target-file is for up only")
+    args.targets = []
+    if args.target_file:
+        try:
+            args.targets = args.target_file.read_text().split()
+        except OSError as exc:
+            parser.error(f"--target-file: {exc}")
+        if not args.targets:
+            parser.error(f"--target-file {args.target_file} names no resource")
     for pack in args.policy_pack:
         if not Path(pack, "PulumiPolicy.yaml").is_file():
             parser.error(f"--policy-pack {pack}: no PulumiPolicy.yaml there")
-    lines: list[str] = []
     try:
-        with subprocess.Popen(
-            command(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as process:
-            for line in process.stdout:
-                sys.stdout.write(line)
-                lines.append(ANSI.sub("", line))
-        returncode = process.returncode
+        returncode, output = run(command(args), args.json_file)
     except FileNotFoundError:
         report_error("the Pulumi CLI is not installed (the setup action installs the pinned one)")
         return 127
-    output = "".join(lines)
     if args.comment_file:
         label = args.label or args.stack.rsplit("/", 1)[-1]
         args.comment_file.write_text(comment(label, args.stack, returncode, output))

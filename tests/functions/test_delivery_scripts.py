@@ -575,6 +575,10 @@ import json, os, sys
 with open(os.environ["FAKE_PULUMI_LOG"], "a") as out:
     out.write(json.dumps(sys.argv[1:]) + "\n")
 mode = os.environ.get("FAKE_PULUMI_MODE", "ok")
+if "--json" in sys.argv:
+    print("warning: a diagnostic on stderr", file=sys.stderr)
+    print(json.dumps({"steps": [{"op": "create", "urn": "urn:pulumi:prod::golinks::x"}]}))
+    sys.exit(0)
 print("Previewing update (org/golinks/prod)")
 if mode == "long":
     for i in range(20000):
@@ -729,3 +733,39 @@ def test_a_link_diff_that_cannot_reach_s3_comments_the_error(github, s3_server, 
     assert "**Cannot compare with the published links:**" in shown
     assert "S3 s3://no-such-bucket-anywhere/index/links.json" in shown
     assert "NoSuchBucket" in shown
+
+
+def test_a_preview_as_json_for_the_targeted_failover_update(pulumi_cli, tmp_path):
+    plan = tmp_path / "preview.json"
+    result = pulumi_cli(
+        "preview",
+        "--stack",
+        "org/golinks/prod",
+        "--policy-pack",
+        "policy",
+        "--json-file",
+        str(plan),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(plan.read_text())["steps"][0]["op"] == "create"
+    assert "a diagnostic on stderr" in result.stdout  # the log still shows what went on
+    (call,) = pulumi_cli.calls()
+    assert "--json" in call and "--policy-pack" in call
+
+
+def test_a_targeted_update_changes_only_the_listed_resources(pulumi_cli, tmp_path):
+    targets = tmp_path / "targets.txt"
+    targets.write_text("urn:pulumi:prod::golinks::a\nurn:pulumi:prod::golinks::b\n")
+    up = ("up", "--stack", "org/golinks/prod", "--policy-pack", "policy")
+    result = pulumi_cli(*up, "--target-file", str(targets))
+    assert result.returncode == 0, result.stderr
+    (call,) = pulumi_cli.calls()
+    assert call[-4:] == [
+        "--target",
+        "urn:pulumi:prod::golinks::a",
+        "--target",
+        "urn:pulumi:prod::golinks::b",
+    ]
+    targets.write_text("\n")
+    refused = pulumi_cli(*up, "--target-file", str(targets))
+    assert refused.returncode == 2 and "names no resource" in refused.stderr
