@@ -190,6 +190,7 @@ ci_access = GithubDeployAccess(
         index_bucket_arn=index_buckets.bucket_arns[config.primary_region],
         index_key=index_buckets.index_key,
         distribution_arns=[edges[region].distribution_arn for region in config.regions],
+        static_bucket_arns=[edges[region].static_bucket_arn for region in config.regions],
     ),
     pulumi.ResourceOptions(provider=providers.edge),  # IAM is global: keep it put
 )
@@ -206,6 +207,7 @@ pulumi.export(
             "api_endpoint": apis[region].api_endpoint,
             "healthz_url": f"https://{regional_hostname(region, config.domain)}/healthz",
             "index_bucket": index_buckets.bucket_names[region],
+            "static_bucket": bucket_name(config.stack, "site", region, config.account_id),
         }
         for region in config.regions
     },

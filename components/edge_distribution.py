@@ -1,6 +1,7 @@
 """EdgeDistribution: one region's CloudFront distribution, its static site and its hostname.
 
-- `/`, `/index.html`, `/static/*` and the root files come from a private S3
+- `/`, `/index.html`, `/static/*`, the root files and the link directory
+  (`/_links`, `/_links.json`, written by each publish) come from a private S3
   bucket through Origin Access Control; its policy admits only this
   distribution. Everything else goes to the region's HTTP API with the
   x-origin-verify header, so requests that skip CloudFront (and its WAF) are
@@ -62,6 +63,7 @@ class EdgeDistributionArgs:
 class EdgeDistribution(pulumi.ComponentResource):
     domain_name: pulumi.Output[str]
     distribution_arn: pulumi.Output[str]
+    static_bucket_arn: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: EdgeDistributionArgs, opts: pulumi.ResourceOptions | None = None
@@ -200,10 +202,12 @@ class EdgeDistribution(pulumi.ComponentResource):
         self.domain_name = distribution.domain_name
         self.distribution_id = distribution.id
         self.distribution_arn = distribution.arn
+        self.static_bucket_arn = bucket.arn
         self.register_outputs(
             {
                 "domain_name": distribution.domain_name,
                 "distribution_id": distribution.id,
                 "hostname": args.hostname,
+                "static_bucket_arn": bucket.arn,
             }
         )

@@ -3,8 +3,9 @@
 - The account's identity provider for token.actions.githubusercontent.com
   (audience sts.amazonaws.com).
 - A deploy role for `pulumi up`, and a publisher role that may only write the
-  link index and invalidate the stack's CloudFront distributions; both trust
-  only jobs of this repository that run in the GitHub environment named like
+  link index, write the link directory (`/_links`, `/_links.json` in every
+  region's static site) and invalidate the stack's CloudFront distributions; both
+  trust only jobs of this repository that run in the GitHub environment named like
   the stack (`sub` = repo:<owner/repo>:environment:<stack>).
 - A read-only preview role for pull-request previews and link diffs, trusted
   only in the environment `<stack>-preview`.
@@ -25,6 +26,7 @@ from components.planning import (
     GITHUB_AUDIENCE,
     GITHUB_OIDC_URL,
     deploy_iam_policy,
+    directory_object_arns,
     github_trust_policy,
     preview_environment,
     publisher_policy,
@@ -46,6 +48,9 @@ class GithubDeployAccessArgs:
     index_key: str
     distribution_arns: list[pulumi.Input[str]] = field(default_factory=list)
     """The stack's CloudFront distributions: the publisher invalidates them (default none)."""
+    static_bucket_arns: list[pulumi.Input[str]] = field(default_factory=list)
+    """Every region's static-site bucket: the publisher writes the link directory there
+    (default none)."""
 
 
 class GithubDeployAccess(pulumi.ComponentResource):
@@ -95,8 +100,17 @@ class GithubDeployAccess(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-publish",
             role=publisher.id,
-            policy=pulumi.Output.all(args.index_bucket_arn, *args.distribution_arns).apply(
-                lambda arns: json.dumps(publisher_policy(arns[0], args.index_key, arns[1:]))
+            policy=pulumi.Output.all(
+                args.index_bucket_arn, *args.distribution_arns, *args.static_bucket_arns
+            ).apply(
+                lambda arns: json.dumps(
+                    publisher_policy(
+                        arns[0],
+                        args.index_key,
+                        arns[1 : 1 + len(args.distribution_arns)],
+                        directory_object_arns(arns[1 + len(args.distribution_arns) :]),
+                    )
+                )
             ),
             opts=child,
         )

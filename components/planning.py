@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from functions.links.model import HEALTH_PATH, ROOT_FILES, STATIC_PREFIX
+from functions.links.model import DIRECTORY_FILES, HEALTH_PATH, ROOT_FILES, STATIC_PREFIX
 
 PROJECT = "golinks"
 #: CloudFront's WAF web ACLs and ACM certificates live here, whatever the regions.
@@ -120,8 +120,12 @@ def secrets_extension_layer_arn(region: str, version: int) -> str:
 
 
 def static_path_patterns() -> list[str]:
-    """CloudFront path patterns served from the static-site bucket; the rest is the API."""
-    return ["/", "/index.html", f"/{STATIC_PREFIX}/*", *(f"/{name}" for name in sorted(ROOT_FILES))]
+    """CloudFront path patterns served from the static-site bucket; the rest is the API.
+
+    The link directory (`/_links`, `/_links.json`) is written there by publishing.
+    """
+    root = [f"/{name}" for name in (*sorted(ROOT_FILES), *DIRECTORY_FILES)]
+    return ["/", "/index.html", f"/{STATIC_PREFIX}/*", *root]
 
 
 HEALTH_ROUTE = f"GET /{HEALTH_PATH}"
@@ -284,11 +288,20 @@ def github_trust_policy(provider_arn: str, repository: str, environment: str) ->
     )
 
 
+def directory_object_arns(static_bucket_arns: list[str]) -> list[str]:
+    """The link directory's objects in every region's static-site bucket."""
+    return [f"{bucket}/{key}" for bucket in static_bucket_arns for key in DIRECTORY_FILES]
+
+
 def publisher_policy(
-    index_bucket_arn: str, index_key: str, distribution_arns: list[str] | None = None
+    index_bucket_arn: str,
+    index_key: str,
+    distribution_arns: list[str] | None = None,
+    directory_objects: list[str] | None = None,
 ) -> dict:
-    """Link publishing: write (and read back) the index object, then invalidate what changed
-    on the stack's own CloudFront distributions; nothing else."""
+    """Link publishing: write (and read back) the index object, write the link directory's
+    objects (`directory_object_arns`), then invalidate what changed on the stack's own
+    CloudFront distributions; nothing else."""
     invalidate = (
         [
             {
@@ -300,6 +313,11 @@ def publisher_policy(
         if distribution_arns
         else []
     )
+    directory = (
+        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": directory_objects}]
+        if directory_objects
+        else []
+    )
     return _document(
         {
             "Effect": "Allow",
@@ -308,9 +326,10 @@ def publisher_policy(
         },
         {
             "Effect": "Allow",
-            "Action": ["s3:GetBucketVersioning", "s3:ListBucket"],
+            "Action": ["s3:GetBucketVersioning", "s3:ListBucket", "s3:ListBucketVersions"],
             "Resource": index_bucket_arn,
         },
+        *directory,
         *invalidate,
     )
 

@@ -10,8 +10,9 @@
   origin. The simulated client<->region round trip is added to every answer.
 - CloudFront (one cache per region): redirects and error pages are cached for
   their `Cache-Control: max-age`, keyed by the path and query as the client
-  sent them; the static site (`/`, `/static/*`, root files) comes from the
-  region's static bucket; every request to the API carries the
+  sent them; the static site (`/`, `/static/*`, root files,
+  the link directory `/_links` and `/_links.json`) comes from the region's
+  static bucket; every request to the API carries the
   `x-origin-verify` header. As CloudFront does, the path is normalised (dot
   segments removed, escapes decoded) only to choose between the static site
   and the API; the API gets the path exactly as the client sent it, `/./`,
@@ -56,7 +57,7 @@ from aiohttp import http_exceptions, web
 from yarl import URL
 
 from functions.links.invalidation import path_matches
-from functions.links.model import ROOT_FILES, STATIC_PREFIX
+from functions.links.model import DIRECTORY_FILES, ROOT_FILES, STATIC_PREFIX
 from local.topology import REGIONS, Topology
 
 CLIENT_REGION_HEADER = "X-Client-Region"
@@ -514,4 +515,6 @@ def _cloudfront_error(status: int, code: str, message: str) -> web.Response:
 
 
 def _is_static(path: str) -> bool:
-    return path == "/" or path.startswith(f"/{STATIC_PREFIX}/") or path.lstrip("/") in ROOT_FILES
+    key = path.lstrip("/")
+    static_file = key in ROOT_FILES or key in DIRECTORY_FILES
+    return path == "/" or path.startswith(f"/{STATIC_PREFIX}/") or static_file

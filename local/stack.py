@@ -37,7 +37,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components.planning import repository_web_url
 from functions.links.index import Index, build_index
-from functions.links.s3 import S3Location, put_index
+from functions.links.model import DIRECTORY_FILES
+from functions.links.s3 import S3Location, put_directory, put_index
 from functions.links.source import load_links
 from local.delay_proxy import DelayProxy
 from local.edge import CLOUDFRONT_API_PREFIX, ORIGIN_VERIFY_HEADER, Edge, distribution_id
@@ -120,6 +121,7 @@ class Endpoints:
                     "healthz_url": f"{url}/healthz",
                     "index_bucket": self.index_buckets[region],
                     "distribution_id": distribution_id(region),
+                    "static_bucket": static_bucket(region),
                 }
                 for region, url in self.region_urls.items()
             },
@@ -478,8 +480,8 @@ class LocalStack:
         for region in self.topology.regions:
             # A bucket is created through its own region's endpoint.
             s3 = local_s3_client(self.s3_server.endpoint, region)
-            index_bucket, static_bucket = f"golinks-index-{region}", f"golinks-static-{region}"
-            for bucket in (index_bucket, static_bucket):
+            index_bucket, site_bucket = f"golinks-index-{region}", static_bucket(region)
+            for bucket in (index_bucket, site_bucket):
                 location = {"LocationConstraint": region}
                 s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
             versioning = {"Status": "Enabled"}
@@ -488,7 +490,7 @@ class LocalStack:
                 content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
                 key = path.relative_to(STATIC_SITE).as_posix()
                 s3.put_object(
-                    Bucket=static_bucket, Key=key, Body=path.read_bytes(), ContentType=content_type
+                    Bucket=site_bucket, Key=key, Body=path.read_bytes(), ContentType=content_type
                 )
             self._index_buckets[region] = index_bucket
         s3 = local_s3_client(self.s3_server.endpoint)
@@ -587,6 +589,7 @@ class LocalStack:
         index = index or build_index(load_links([self.links]))
         location = S3Location.parse(self.endpoints.index_s3_uri)
         uploaded = put_index(location, index, self.notifications.s3)
+        put_directory(index, map(static_bucket, self.topology.regions), self.notifications.s3)
         result = self.notifications.outcome(uploaded.s3_version_id)
         self.version = index.version
         return Published(
@@ -676,16 +679,32 @@ class LocalStack:
 class S3StaticSite:
     """The static site as each region's CloudFront serves it: read from that region's bucket.
 
-    Loaded once at start (CloudFront caches it too), so the edge never waits on S3.
+    The site's files are loaded once at start (CloudFront caches them too), so
+    the edge never waits on S3 for them; the link directory, rewritten by every
+    publish, is read from the bucket on each request.
     """
 
     def __init__(self, s3, regions):
+        self.s3 = s3
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         for region in regions:
-            bucket = f"golinks-static-{region}"
+            bucket = static_bucket(region)
             for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-                obj = s3.get_object(Bucket=bucket, Key=item["Key"])
-                self.objects[region, item["Key"]] = (obj["Body"].read(), obj["ContentType"])
+                if item["Key"] not in DIRECTORY_FILES:
+                    self.objects[region, item["Key"]] = self._read(bucket, item["Key"])
 
     def get(self, region: str, key: str) -> tuple[bytes, str] | None:
+        if key in DIRECTORY_FILES:
+            try:
+                return self._read(static_bucket(region), key)
+            except self.s3.exceptions.NoSuchKey:
+                return None
         return self.objects.get((region, key))
+
+    def _read(self, bucket: str, key: str) -> tuple[bytes, str]:
+        obj = self.s3.get_object(Bucket=bucket, Key=key)
+        return obj["Body"].read(), obj["ContentType"]
+
+
+def static_bucket(region: str) -> str:
+    return f"golinks-static-{region}"

@@ -1,18 +1,21 @@
 """Publish links/ to an environment and wait until every region serves them.
 
     python -m scripts.publish_links --stack-outputs outputs.json [PATH...] \\
-        [--timeout 300] [--interval 2] [--header 'Name: value']
+        [--timeout 300] [--interval 2] [--header 'Name: value'] [--commit SHA]
 
 `outputs.json` is `pulumi stack output --json` (its `index_s3_uri` and each
-region's `healthz_url` and `distribution_id`). The index is validated, built,
-uploaded as a new object version (the bucket's notification makes the sync
-function apply it), then every region's /healthz is polled until it reports
-the new version. Last, every region's CloudFront distribution invalidates what
-changed against the index published before (functions.links.invalidation),
-and the publish waits until every invalidation completes: when it returns,
-every client everywhere gets the new answers. Exit status: 0 every region and
-every CDN serves it, 1 invalid links, a region did not catch up or a CDN did
-not invalidate (with a report), 2 bad usage, 3 S3 failed.
+region's `healthz_url`, `distribution_id` and `static_bucket`). The index is
+validated, built, uploaded as a new object version with the commit it was
+built from (`--commit`, default $GITHUB_SHA; the bucket's notification makes
+the sync function apply it), the link directory (`/_links`, `/_links.json`) is
+written to every region's static site, then every region's /healthz is polled
+until it reports the new version. Last, every region's CloudFront distribution
+invalidates what changed against the index published before
+(functions.links.invalidation), and the publish waits until every invalidation
+completes: when it returns, every client everywhere gets the new answers.
+Exit status: 0 every region and every CDN serves it, 1 invalid links, a region
+did not catch up or a CDN did not invalidate (with a report), 2 bad usage,
+3 S3 failed.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.links.cli import add_wait_arguments
 from functions.links.index import Index, InvalidIndex, build_index
 from functions.links.invalidation import invalidation_paths
-from functions.links.s3 import S3Location, get_index, put_index
+from functions.links.s3 import S3Location, get_index, put_directory, put_index
 from functions.links.source import LinkErrors, load_links
 from scripts import cdn_invalidation
 from scripts.wait_for_version import parse_headers, report, urls_from_stack_outputs, wait
@@ -37,36 +41,71 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m scripts.publish_links", description=__doc__.split("\n")[0]
     )
     parser.add_argument("paths", nargs="*", default=["links"], metavar="PATH")
-    parser.add_argument("--stack-outputs", type=Path, required=True)
-    parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument("--interval", type=float, default=2)
-    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
+    add_wait_arguments(parser)
+    parser.add_argument("--commit", help="the commit the links come from (default $GITHUB_SHA)")
     args = parser.parse_args(argv)
-    try:
-        outputs = json.loads(args.stack_outputs.read_text())
-        location = S3Location.parse(outputs["index_s3_uri"])
-        urls = urls_from_stack_outputs(args.stack_outputs)
-        distributions = {r: facts["distribution_id"] for r, facts in outputs["regions"].items()}
-        headers = parse_headers(args.header)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        parser.error(f"--stack-outputs/--header: {exc}")
+    target = parse_target(parser, args)
     try:
         index = build_index(load_links(args.paths))
     except LinkErrors as exc:
         print(exc, file=sys.stderr)
         return 1
+    return publish(index, target, commit=args.commit)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A stack's index, static sites and CDNs, and how to see every region serve a publish."""
+
+    location: S3Location
+    static_buckets: list[str]
+    distributions: dict[str, str]
+    urls: dict[str, str]
+    headers: dict[str, str]
+    timeout: float
+    interval: float
+
+
+def parse_target(parser: argparse.ArgumentParser, args) -> Target:
+    try:
+        outputs = json.loads(args.stack_outputs.read_text())
+        regions = outputs["regions"]
+        return Target(
+            location=S3Location.parse(outputs["index_s3_uri"]),
+            static_buckets=[facts["static_bucket"] for facts in regions.values()],
+            distributions={region: facts["distribution_id"] for region, facts in regions.items()},
+            urls=urls_from_stack_outputs(args.stack_outputs),
+            headers=parse_headers(args.header),
+            timeout=args.timeout,
+            interval=args.interval,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        parser.error(f"--stack-outputs/--header: {exc}")
+
+
+def publish(
+    index: Index, target: Target, *, commit: str | None = None, rollback_from: str | None = None
+) -> int:
+    """Upload `index` and the directory, wait for every region, then for every CDN."""
+    location = target.location
     try:
         published = published_index(location)
-        uploaded = put_index(location, index)
+        uploaded = put_index(location, index, commit=commit, rollback_from=rollback_from)
+        put_directory(index, target.static_buckets)
     except (BotoCoreError, ClientError) as exc:
         print(f"error: S3 {location}: {exc}", file=sys.stderr)
         return 3
     print(
         f"uploaded {index.count} links, version {index.version}, to {location} "
-        f"(S3 object version {uploaded.s3_version_id}); waiting for {len(urls)} regions"
+        f"(S3 object version {uploaded.s3_version_id}) and the directory to "
+        f"{len(target.static_buckets)} static sites; waiting for {len(target.urls)} regions"
     )
     states = wait(
-        index.version, urls, timeout=args.timeout, interval=args.interval, headers=headers
+        index.version,
+        target.urls,
+        timeout=target.timeout,
+        interval=target.interval,
+        headers=target.headers,
     )
     print(report(states, index.version))
     if not all(state.reached_after is not None for state in states):
@@ -74,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     paths = invalidation_paths(published, index)
     invalidations = cdn_invalidation.invalidate_everywhere(
         cdn_invalidation.cloudfront_client(),
-        distributions,
+        target.distributions,
         paths,
         reference=f"golinks-{index.version}",
-        timeout=args.timeout,
-        interval=args.interval,
+        timeout=target.timeout,
+        interval=target.interval,
     )
     print(cdn_invalidation.report(invalidations, paths))
     return 0 if all(state.completed for state in invalidations) else 1

@@ -1,4 +1,4 @@
-"""`python -m functions.links validate|build|diff|sync [PATH...]`.
+"""`python -m functions.links validate|build|diff|sync [PATH...]`, `history`, `rollback`.
 
 Exit status: 0 success, 1 the links are invalid, 2 bad usage, 3 Redis or S3
 failed (nothing half-applied: see redis_sync).
@@ -10,6 +10,7 @@ redis-py and boto3 are imported by the commands that use them, so `validate`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .index import Index, LinkDiff, build_index, diff_indexes
+from .index import Index, InvalidIndex, LinkDiff, build_index, diff_indexes
 from .source import LinkErrors, load_links
 
 EXIT_INVALID = 1
@@ -33,6 +34,8 @@ class Failed(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if not hasattr(args, "paths"):  # works on what is published, not on links/
+            return args.run(args)
         index = build_index(load_links(args.paths or DEFAULT_PATHS))
         return args.run(args, index)
     except LinkErrors as exc:
@@ -81,7 +84,131 @@ def _parser() -> argparse.ArgumentParser:
         help="Redis primary, e.g. redis://127.0.0.1:6379/0 (default: $REDIS_URL)",
     )
     sync.add_argument("--s3-uri", help="s3://bucket/key of the index object")
+    sync.add_argument("--commit", help="the commit the links come from (default $GITHUB_SHA)")
+
+    history = commands.add_parser(
+        "history", help="list the published versions", description=_history.__doc__
+    )
+    history.add_argument("--s3-uri", required=True, help="s3://bucket/key of the index object")
+    history.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    history.set_defaults(run=_history)
+    rollback = commands.add_parser(
+        "rollback", help="publish an earlier version again", description=_rollback.__doc__
+    )
+    rollback.add_argument("--to", required=True, metavar="VERSION", help="index version")
+    rollback.add_argument("--s3-uri", help="the index object (default: the stack outputs')")
+    add_wait_arguments(rollback, required=False)
+    rollback.set_defaults(run=_rollback)
     return parser
+
+
+def add_wait_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """Where a stack's regions are and how to wait for them (publishing, rollback)."""
+    parser.add_argument(
+        "--stack-outputs",
+        type=Path,
+        required=required,
+        help="`pulumi stack output --json`: index bucket, static sites, each region's /healthz",
+    )
+    parser.add_argument("--timeout", type=float, default=300, help="seconds (default 300)")
+    parser.add_argument("--interval", type=float, default=2, help="seconds between probes")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
+
+
+def _history(args) -> int:
+    """List the uploads of the index object, newest first: when, which index version,
+    how many links, and the commit that published it."""
+    from .s3 import history
+
+    location = _location(args.s3_uri)
+    published = _s3_call(location, lambda: history(location, args.limit))
+    if not published:
+        print(f"nothing published at {location}")
+        return 0
+    rows = [("published (UTC)", "version", "links", "commit", "")]
+    for item in published:
+        notes = ["serving"] if item.current else []
+        if item.rollback_from:
+            notes.append(f"rollback from {item.rollback_from}")
+        count = "?" if item.count is None else str(item.count)
+        when = item.time.strftime("%Y-%m-%d %H:%M:%S")
+        commit = (item.commit or "-")[:12]
+        rows.append((when, item.version or "?", count, commit, ", ".join(notes)))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _rollback(args) -> int:
+    """Publish an earlier index version again through the normal path (upload, sync,
+    every region) and wait until every region serves it. An emergency lever: the
+    next publish from main wins, so fix forward in links/."""
+    from scripts.publish_links import parse_target, publish
+
+    target = parse_target(_parser(), args) if args.stack_outputs else None
+    uri = args.s3_uri or (str(target.location) if target else None)
+    if uri is None:
+        raise Failed("rollback needs --s3-uri or --stack-outputs")
+    location = _location(uri)
+    if target:
+        target = dataclasses.replace(target, location=location)
+    earlier, current = _s3_call(location, lambda: _find_published(location, args.to))
+    if earlier is None:
+        raise Failed(f"version {args.to} was never published to {location}; see `history`")
+    from .s3 import get_index
+
+    index = _s3_call(location, lambda: get_index(location, earlier.s3_version_id))
+    print(
+        f"rolling {location} back from {current or 'nothing'} to {index.version} "
+        f"({index.count} links, published {earlier.time:%Y-%m-%d %H:%M:%S} UTC"
+        f"{f' from commit {earlier.commit}' if earlier.commit else ''})"
+    )
+    # The links are that upload's: never the commit this rollback happens to run from.
+    commit = earlier.commit or "unknown"
+    if target is None:
+        from .s3 import put_index
+
+        _s3_call(location, lambda: put_index(location, index, commit=commit, rollback_from=current))
+        print(
+            "uploaded; the sync applies it. Not waiting for the regions nor rewriting the "
+            "directory: give --stack-outputs for both"
+        )
+        return 0
+    return publish(index, target, commit=commit, rollback_from=current)
+
+
+def _find_published(location, version: str):
+    """(the newest upload of `version`, the version serving now)."""
+    from .s3 import published_versions
+
+    current = None
+    for item in published_versions(location):
+        if item.current:
+            current = item.version
+        if item.version == version:
+            return item, current
+    return None, current
+
+
+def _location(uri: str):
+    from .s3 import S3Location
+
+    try:
+        return S3Location.parse(uri)
+    except ValueError as exc:
+        raise Failed(str(exc)) from None
+
+
+def _s3_call(location, work):
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return work()
+    except (ClientError, BotoCoreError, InvalidIndex) as exc:
+        raise Failed(f"S3 {location}: {exc}") from None
 
 
 def _validate(args, index: Index) -> int:
@@ -223,7 +350,7 @@ def _sync(args, index: Index) -> int:
     if not args.redis_url and not args.s3_uri:
         raise Failed("sync needs --redis-url (or $REDIS_URL), --s3-uri, or both")
     if args.s3_uri:
-        _publish_to_s3(args.s3_uri, index)
+        _publish_to_s3(args.s3_uri, index, args.commit)
     if args.redis_url:
         from .redis_sync import sync_index
 
@@ -242,7 +369,7 @@ def _sync(args, index: Index) -> int:
     return 0
 
 
-def _publish_to_s3(uri: str, index: Index) -> None:
+def _publish_to_s3(uri: str, index: Index, commit: str | None) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from .s3 import S3Location, put_index
@@ -252,7 +379,7 @@ def _publish_to_s3(uri: str, index: Index) -> None:
     except ValueError as exc:
         raise Failed(str(exc)) from None
     try:
-        result = put_index(location, index)
+        result = put_index(location, index, commit=commit)
     except (BotoCoreError, ClientError) as exc:
         raise Failed(f"S3 {location}: {exc}") from None
     was = (

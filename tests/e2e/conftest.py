@@ -81,21 +81,25 @@ def assert_every_link_resolves(stack: LocalStack) -> dict[str, set[str]]:
 
 def publish(stack, links_dir, tmp_path, *extra: str) -> subprocess.CompletedProcess:
     """CI's publish step (scripts/publish_links.py) against the local stack, as CI runs it."""
+    return run_publisher(stack, tmp_path, "scripts.publish_links", str(links_dir), *extra)
+
+
+def run_publisher(stack, tmp_path, module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` as CI's publisher runs it: the stack's outputs, waiting."""
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(stack.endpoints.stack_outputs()))
     return subprocess.run(
         [
             sys.executable,
             "-m",
-            "scripts.publish_links",
-            str(links_dir),
+            *module.split(),
+            *args,
             "--stack-outputs",
             str(outputs),
             "--header",
             f"x-origin-verify: {stack.origin_verify}",
             "--interval",
             "0.1",
-            *extra,
         ],
         capture_output=True,
         text=True,

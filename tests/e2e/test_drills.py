@@ -64,6 +64,8 @@ def test_unknown_client_regions_and_the_static_site(stack):
     assert missing.status_code == 404 and "text/html" in missing.headers["Content-Type"]
     unknown = client.get("/no-such-link")
     assert unknown.status_code == 404 and "Location" not in unknown.headers
+    for region in stack.topology.regions:  # the stack's own publish wrote the directory
+        assert Client(stack, region).get("/_links.json").json()["version"] == stack.version
 
 
 def test_a_region_whose_functions_die_leaves_the_rotation_and_comes_back(stack):

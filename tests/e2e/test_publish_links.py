@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from local.servers import local_s3_client
 
-from .conftest import REPO, publish
+from .conftest import REPO, Client, publish, run_publisher
 
 
 def object_versions(stack) -> int:
@@ -48,3 +52,68 @@ def test_invalid_links_are_not_uploaded(stack, tmp_path):
     result = publish(stack, links, tmp_path, "--timeout", "2")
     assert result.returncode == 1 and "a.yaml:1: Bad Slug:" in result.stderr
     assert object_versions(stack) == before
+
+
+HISTORY = [sys.executable, "-m", "functions.links", "history"]
+
+
+def test_templates_details_and_the_directory_from_every_client_region(stack, tmp_path):
+    result = publish(stack, REPO / "links", tmp_path, "--timeout", "30")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (version,) = set(stack.served_versions().values())
+    for region in stack.topology.regions:
+        client = Client(stack, region)
+        jira = client.get("/jira/ABC-123")
+        assert jira.status_code == 302, region
+        assert jira.headers["Location"] == "https://jira.example.com/browse/ABC-123"
+        repo = client.get("/gh/repo/golinks/pulls")
+        assert repo.headers["Location"] == "https://github.com/example/golinks/pulls"
+        assert client.get("/docs/more").status_code == 404  # not a template: not a prefix
+        details = client.get("/jira+")
+        assert details.status_code == 200 and "Location" not in details.headers
+        for shown in ("https://jira.example.com/browse/{path}", "Platform team", version):
+            assert shown in details.text, region
+        page = client.get("/_links")
+        assert page.status_code == 200 and page.headers["X-Edge-Cache"] == "static"
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert version in page.text and "id=q type=search" in page.text
+        directory = client.get("/_links.json").json()
+        assert directory["version"] == version
+        slugs = [link["slug"] for link in directory["links"]]
+        assert slugs == sorted(slugs) and "jira" in slugs
+        jira_entry = directory["links"][slugs.index("jira")]
+        assert (jira_entry["owner"], jira_entry["template"]) == ("Platform team", True)
+
+
+def test_rollback_republishes_an_earlier_version_everywhere_and_waits(stack, tmp_path):
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "a.yaml").write_text("good: https://example.com/good\n")
+    first = publish(stack, links, tmp_path, "--timeout", "30", "--commit", "1" * 40)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (good,) = set(stack.served_versions().values())
+    (links / "a.yaml").write_text("good: https://example.com/broken\n")
+    assert publish(stack, links, tmp_path, "--timeout", "30").returncode == 0
+    (bad,) = set(stack.served_versions().values())
+
+    rolled = run_publisher(
+        stack, tmp_path, "functions.links rollback", "--to", good, "--timeout", "30"
+    )
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert f"rolling {stack.endpoints.index_s3_uri} back from {bad} to {good}" in rolled.stdout
+    assert set(stack.served_versions().values()) == {good}  # it waited for every region
+    for region in stack.topology.regions:
+        client = Client(stack, region)
+        assert client.get("/good").headers["Location"] == "https://example.com/good"
+        assert client.get("/_links.json").json()["version"] == good
+    history = subprocess.run(
+        [*HISTORY, "--s3-uri", stack.endpoints.index_s3_uri, "--limit", "3"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+        env={**os.environ, **stack.endpoints.publisher_env(), "PYTHONPATH": str(REPO)},
+    ).stdout.splitlines()
+    assert history[1].split()[2:] == [good, "1", "1" * 12, "serving,", "rollback", "from", bad]
+    assert history[2].split()[2] == bad

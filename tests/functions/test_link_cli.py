@@ -116,7 +116,7 @@ def test_invalid_links_change_nothing_anywhere(links_dir, redis_primary, s3_buck
 def test_s3_publish_is_versioned_and_a_rollback_away(links_dir, s3_bucket):
     uri = f"s3://{s3_bucket}/index/links.json"
     location = S3Location.parse(uri)
-    first = cli("sync", str(links_dir), "--s3-uri", uri)
+    first = cli("sync", str(links_dir), "--s3-uri", uri, env={"GITHUB_SHA": ""})
     assert first.returncode == 0, first.stderr
     assert "uploaded" in first.stdout
     v1 = build_index(load_links([links_dir]))
@@ -233,3 +233,41 @@ def test_diff_needs_exactly_one_thing_to_compare_with(links_dir):
     assert cli("diff", str(links_dir)).returncode == 2
     both = cli("diff", str(links_dir), "--redis-url", "redis://x", "--against-s3", "s3://b/k")
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_history_lists_versions_with_their_commit_and_rollback_republishes_one(
+    links_dir, s3_bucket
+):
+    uri = f"s3://{s3_bucket}/index/links.json"
+    assert cli("history", "--s3-uri", uri).stdout == f"nothing published at {uri}\n"
+    assert cli("sync", str(links_dir), "--s3-uri", uri, "--commit", "a" * 40).returncode == 0
+    v1 = build_index(load_links([links_dir]))
+    (links_dir / "a.yaml").write_text("docs: https://docs.example.com/v2\n")
+    assert (
+        cli("sync", str(links_dir), "--s3-uri", uri, env={"GITHUB_SHA": "b" * 40}).returncode == 0
+    )
+    v2 = build_index(load_links([links_dir]))
+
+    listed = cli("history", "--s3-uri", uri)
+    assert listed.returncode == 0, listed.stderr
+    header, newest, oldest = listed.stdout.splitlines()
+    assert header.split() == ["published", "(UTC)", "version", "links", "commit"]
+    assert newest.split()[2:] == [v2.version, "1", "b" * 12, "serving"]
+    assert oldest.split()[2:] == [v1.version, "2", "a" * 12]
+
+    rolled = cli("rollback", "--s3-uri", uri, "--to", v1.version)
+    assert rolled.returncode == 0, rolled.stderr
+    assert f"back from {v2.version} to {v1.version}" in rolled.stdout
+    assert get_index(S3Location.parse(uri)) == v1  # a new upload: the sync applies it
+    head = boto3.client("s3").head_object(Bucket=s3_bucket, Key="index/links.json")
+    assert head["Metadata"]["commit"] == "a" * 40  # the links are that commit's
+    assert head["Metadata"]["rollback-from"] == v2.version
+    newest = cli("history", "--s3-uri", uri, "--limit", "1").stdout.splitlines()[1]
+    rollback_note = ["serving,", "rollback", "from", v2.version]
+    assert newest.split()[2:] == [v1.version, "2", "a" * 12, *rollback_note]
+
+    unknown = cli("rollback", "--s3-uri", uri, "--to", "0123456789abcdef")
+    assert unknown.returncode == 3
+    assert "version 0123456789abcdef was never published" in unknown.stderr
+    assert get_index(S3Location.parse(uri)) == v1
+    assert cli("rollback", "--to", v1.version).returncode == 3  # where to?

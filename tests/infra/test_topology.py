@@ -147,3 +147,24 @@ def test_exports_give_ci_everything_it_needs(deployments, stack):
         assert facts["api_endpoint"].startswith("https://") and region in facts["api_endpoint"]
     assert exports["deploy_role_arn"] == f"arn:aws:iam::{d.account_id}:role/golinks-{stack}-deploy"
     assert json.dumps(exports).count("arn:aws:iam::") == 3  # deploy, publish, preview roles
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_link_directory_comes_from_every_static_site_written_only_by_the_publisher(
+    deployments, stack
+):
+    d = deployments[stack]
+    for dist in d.of_type("aws:cloudfront/distribution:Distribution"):
+        behaviours = {b["path_pattern"]: b for b in dist["ordered_cache_behaviors"]}
+        for path in ("/_links", "/_links.json"):  # no function on this path
+            assert behaviours[path]["target_origin_id"] == "static-site", (dist.urn, path)
+    sites = {facts["static_bucket"]: region for region, facts in d.exports["regions"].items()}
+    buckets = [b for b in d.of_type("aws:s3/bucket:Bucket") if b["bucket"] in sites]
+    assert sorted(b.provider_region for b in buckets) == sorted(EXPECTED_REGIONS[stack])
+    publisher = d.one("aws:iam/rolePolicy:RolePolicy", "-publish")
+    statements = publisher.policy_document()["Statement"]
+    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    directory = sorted(r for s in writes[1:] for r in s["Resource"])
+    assert directory == sorted(
+        f"arn:aws:s3:::{bucket}/{key}" for bucket in sites for key in ("_links", "_links.json")
+    )

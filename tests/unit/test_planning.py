@@ -34,6 +34,7 @@ def test_regional_hostnames_and_static_paths():
     patterns = planning.static_path_patterns()
     assert patterns[:3] == ["/", "/index.html", "/static/*"]
     assert "/favicon.ico" in patterns and "/healthz" not in patterns
+    assert patterns[-2:] == ["/_links", "/_links.json"]  # the directory, never the function
 
 
 def test_extension_layers_exist_for_every_supported_region():
@@ -91,10 +92,24 @@ def test_the_deploy_role_manages_its_stack_roles_but_never_itself():
     ]
 
 
-def test_the_publisher_may_only_write_the_index_object():
+def test_the_publisher_may_only_write_the_index_object_and_the_directory():
     document = planning.publisher_policy("arn:aws:s3:::idx", "index/links.json")
     writes = [s for s in document["Statement"] if "s3:PutObject" in s["Action"]]
     assert [s["Resource"] for s in writes] == ["arn:aws:s3:::idx/index/links.json"]
+    directory = planning.directory_object_arns(["arn:aws:s3:::site-a", "arn:aws:s3:::site-b"])
+    document = planning.publisher_policy(
+        "arn:aws:s3:::idx", "index/links.json", directory_objects=directory
+    )
+    writes = [s for s in document["Statement"] if "s3:PutObject" in s["Action"]]
+    assert [s["Resource"] for s in writes] == [
+        "arn:aws:s3:::idx/index/links.json",
+        [
+            "arn:aws:s3:::site-a/_links",
+            "arn:aws:s3:::site-a/_links.json",
+            "arn:aws:s3:::site-b/_links",
+            "arn:aws:s3:::site-b/_links.json",
+        ],
+    ]
 
 
 def test_static_site_policy_admits_one_distribution():

@@ -374,7 +374,7 @@ def pulumi_token_requests():
 
 def test_pulumi_cloud_tokens_are_team_tokens_for_one_stack_never_the_organization_s():
     requests = list(pulumi_token_requests())
-    assert len(requests) == 3
+    assert len(requests) == 4  # the deploy, the failover, the preview, the links rollback
     for path, name, job, given in requests:
         assert given["requested-token-type"] == "urn:pulumi:token-type:access_token:team"
         # The team is named after the job's GitHub environment, whose OIDC subject the
@@ -462,6 +462,30 @@ def test_workflow_lint_runs_zizmor_without_a_severity_filter():
     makefile = (REPO / "Makefile").read_text()
     (line,) = [line for line in makefile.splitlines() if "bin/zizmor" in line]
     assert "--offline" in line and "--min-" not in line and "--persona" not in line
+
+
+def test_rollback_is_manual_per_stack_behind_the_stack_s_environment():
+    rollback = workflow("rollback.yml")
+    assert set(rollback["on"]) == {"workflow_dispatch"}
+    inputs = rollback["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["stack"]["options"] == ["dev", "staging", "prod"]
+    assert inputs["version"]["required"] is True
+    # One group per stack with deploys and failovers: a rollback never races a publish.
+    assert rollback["concurrency"] == {
+        "group": "stack-${{ inputs.stack }}",
+        "cancel-in-progress": False,
+    }
+    (job,) = rollback["jobs"].values()
+    assert job["environment"] == "${{ inputs.stack }}"  # the deploy's gates and approvals
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    steps = job["steps"]
+    outputs = index_of(steps, runs("pulumi stack output --json"), "reads the outputs")
+    role = index_of(steps, uses("aws-actions/configure-aws-credentials@"), "assumes the role")
+    assert steps[role]["with"]["role-to-assume"] == "${{ vars.AWS_PUBLISH_ROLE_ARN }}"
+    back = index_of(steps, runs("functions.links rollback"), "rolls back")
+    tip = index_of(steps, runs("scripts.tip_of_main --stack"), "runs only from main's tip")
+    assert tip < outputs < role < back
+    assert '--to "$VERSION"' in steps[back]["run"] and "--stack-outputs" in steps[back]["run"]
 
 
 # -- breaking copies -------------------------------------------------------------------
