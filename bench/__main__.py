@@ -4,7 +4,15 @@ import importlib
 import sys
 import time
 
-SUITES = ["link_sync", "redirect", "cold_start", "archive", "global_latency", "dynamo_store"]
+SUITES = [
+    "link_sync",
+    "redirect",
+    "cold_start",
+    "archive",
+    "global_latency",
+    "dynamo_store",
+    "publish_seen",
+]
 
 
 def main(names: list[str]) -> int:
