@@ -54,14 +54,16 @@ def _states(step: dict) -> list[dict]:
     return [state for state in (step.get("oldState"), step.get("newState")) if state]
 
 
-def provider_regions(steps: list[dict]) -> dict[str, str]:
-    """Every AWS provider's URN -> its region, from the provider steps themselves."""
-    regions = {}
-    for step in steps:
-        for state in _states(step):
-            if state.get("type") == AWS_PROVIDER_TYPE:
-                regions[step["urn"]] = (state.get("inputs") or {}).get("region", "")
-    return regions
+def provider_regions(steps: list[dict], exported: dict | None = None) -> dict[str, str]:
+    """Every AWS provider's URN -> its region, from the provider steps themselves and, if
+    given, the stack's state (`pulumi stack export`), which lists every provider."""
+    states = [s for step in steps for s in _states(step)]
+    states += ((exported or {}).get("deployment") or {}).get("resources") or []
+    return {
+        state["urn"]: (state.get("inputs") or {}).get("region", "")
+        for state in states
+        if isinstance(state, dict) and state.get("type") == AWS_PROVIDER_TYPE and "urn" in state
+    }
 
 
 def regions_touched(step: dict, providers: dict[str, str]) -> set[str]:
@@ -91,8 +93,13 @@ def _orphaned_creates(created: dict[str, dict], chosen: set[str]) -> list[str]:
     return orphaned
 
 
-def failover_targets(preview: dict, unreachable: Iterable[str]) -> FailoverTargets:
+def failover_targets(
+    preview: dict, unreachable: Iterable[str], exported: dict | None = None
+) -> FailoverTargets:
     """What a failover update may change while `unreachable` regions are down.
+
+    `exported` (optional): `pulumi stack export`, for the regions of providers
+    the preview does not show.
 
     Raises FailoverBlocked when a needed change cannot be split from the
     unreachable region (a replacement moving between regions), or when a target
@@ -106,7 +113,7 @@ def failover_targets(preview: dict, unreachable: Iterable[str]) -> FailoverTarge
         for s in steps
     ):
         raise FailoverBlocked("not the output of `pulumi preview --json`: no steps with op and urn")
-    providers = provider_regions(steps)
+    providers = provider_regions(steps, exported)
     unknown = down - set(providers.values())
     if unknown:
         raise FailoverBlocked(f"{sorted(unknown)}: no provider of this stack is in that region")

@@ -3,7 +3,8 @@
     python -m scripts.datastore_failover promote --stack prod --to-region us-west-2 \\
         --stack-outputs outputs.json [--execute] [--timeout 1800]
     python -m scripts.datastore_failover check --stack prod --stack-outputs outputs.json
-    python -m scripts.datastore_failover targets --preview preview.json --unreachable eu-west-1
+    python -m scripts.datastore_failover targets --preview preview.json --unreachable eu-west-1 \\
+        [--state state.json]
 
 `promote`:
 1. promote the target region's member (`aws elasticache failover-global-replication-group`),
@@ -221,7 +222,8 @@ def check(args, outputs: dict, stack_file: Path) -> int:
 
 def targets(args) -> int:
     try:
-        plan = failover_targets(json.loads(args.preview.read_text()), args.unreachable)
+        exported = json.loads(args.state.read_text()) if args.state else None
+        plan = failover_targets(json.loads(args.preview.read_text()), args.unreachable, exported)
     except FailoverBlocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -274,15 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     targeting.add_argument(
         "--unreachable", action="append", required=True, metavar="REGION", help="repeatable"
     )
+    targeting.add_argument(
+        "--state", type=Path, help="`pulumi stack export` of the stack (provider regions)"
+    )
     targeting.set_defaults(run=targets)
     args = parser.parse_args(argv)
     if args.run is targets:
-        if not args.preview.is_file():
-            parser.error(f"{args.preview}: no such file")
         try:
             return targets(args)
-        except ValueError as exc:  # not JSON
-            parser.error(f"{args.preview}: {exc}")
+        except (OSError, ValueError) as exc:  # missing or not JSON
+            parser.error(str(exc))
     stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
     try:
         outputs = json.loads(args.stack_outputs.read_text())

@@ -30,8 +30,15 @@ def member(d: Deployment, region: str):
 
 
 def read_back_after_failover(d: Deployment) -> dict[str, dict]:
-    """What AWS reports once us-west-2 is promoted: the datastore's primary is its member."""
-    return {d.one(GLOBAL_GROUP).urn: {"primary_replication_group_id": member(d, NEW_PRIMARY).id}}
+    """What AWS reports once us-west-2 is promoted: the datastore's primary is its member,
+    and the founding member is now one of the datastore's secondaries."""
+    datastore = d.one(GLOBAL_GROUP)
+    return {
+        datastore.urn: {"primary_replication_group_id": member(d, NEW_PRIMARY).id},
+        member(d, OLD_PRIMARY).urn: {
+            "global_replication_group_id": datastore.outputs["global_replication_group_id"]
+        },
+    }
 
 
 def test_a_refresh_after_failover_plans_no_replacement_of_the_datastore(deployments, promoted):

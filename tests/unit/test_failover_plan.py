@@ -106,6 +106,14 @@ def test_what_cannot_be_planned_is_refused_with_the_reason(document, regions, me
         failover_targets(document, regions)
 
 
+def test_provider_regions_come_from_the_exported_state_when_the_preview_omits_them():
+    document = {"steps": [step("create", "sync-us", US_REF), step("delete", "sync-eu", EU_REF)]}
+    exported = {"deployment": {"resources": [EU["newState"], US["newState"]]}}
+    plan = failover_targets(document, ["eu-west-1"], exported)
+    assert plan.targets == [urn("aws:lambda/function:Function", "sync-us")]
+    assert plan.deferred == [("delete", urn("aws:lambda/function:Function", "sync-eu"))]
+
+
 def test_urn_types_are_read_through_parent_types():
     assert urn_type(EU["urn"]) == "pulumi:providers:aws"
     assert urn_type("not-a-urn") == ""
@@ -133,7 +141,13 @@ def test_the_runbook_command_refuses_a_blocked_plan_and_bad_input(tmp_path, caps
         == 1
     )
     assert "no provider of this stack" in capsys.readouterr().err
-    path.write_text("{not json")
-    with pytest.raises(SystemExit) as usage:
-        datastore_failover.main(["targets", "--preview", str(path), "--unreachable", "eu-west-1"])
-    assert usage.value.code == 2
+    for broken in ("{not json", None):
+        if broken is None:
+            path.unlink()
+        else:
+            path.write_text(broken)
+        with pytest.raises(SystemExit) as usage:
+            datastore_failover.main(
+                ["targets", "--preview", str(path), "--unreachable", "eu-west-1"]
+            )
+        assert usage.value.code == 2
