@@ -249,7 +249,10 @@ def test_failover_is_manual_a_dry_run_by_default_and_changes_nothing_when_dry():
     publish = index_of(steps, uses(PUBLISH_ACTION), "republishes")
     assert promote < proposal < up < publish
     for step in steps[promote + 1 :]:
-        assert step.get("if") == "${{ !inputs.dry-run }}", f"{step} runs in a dry run"
+        condition = step.get("if", "")
+        assert condition == "${{ !inputs.dry-run }}" or condition.startswith(
+            "${{ !inputs.dry-run && "
+        ), f"{step} runs in a dry run"
 
 
 def test_a_rerun_of_the_failover_reuses_its_branch_and_pull_request():
@@ -259,6 +262,26 @@ def test_a_rerun_of_the_failover_reuses_its_branch_and_pull_request():
     text = (GITHUB / "workflows" / "datastore-failover.yml").read_text()
     for per_run in ("run_id", "RUN_ID", "run_number", "RUN_NUMBER", "run_attempt", "git push"):
         assert per_run not in text, f"the failover's branch must not depend on {per_run}"
+
+
+def test_with_a_region_down_the_failover_updates_only_around_it():
+    failover = workflow("datastore-failover.yml")
+    inputs = failover["on"]["workflow_dispatch"]["inputs"]
+    stack_regions = inputs["region"]["options"]
+    assert inputs["region-down"]["options"] == ["none", *stack_regions]
+    assert inputs["region-down"]["default"] == "none"
+    steps = failover["jobs"]["failover"]["steps"]
+    plan = index_of(steps, runs("scripts.datastore_failover targets"), "plans the targets")
+    up = index_of(steps, runs("scripts.pulumi_run up"), "re-points the stack")
+    assert plan < up
+    assert steps[plan]["if"] == "${{ !inputs.dry-run && inputs.region-down != 'none' }}"
+    assert '--json-file "$RUNNER_TEMP/preview.json"' in steps[plan]["run"]
+    assert re.search(
+        r'--unreachable "\$REGION_DOWN" \\\s+> "\$RUNNER_TEMP/targets.txt"', steps[plan]["run"]
+    )
+    assert 'targeted=(--target-file "$RUNNER_TEMP/targets.txt")' in steps[up]["run"]
+    for step in (steps[plan], steps[up]):
+        assert step["env"]["REGION_DOWN"] == "${{ inputs.region-down }}"
 
 
 def test_deploys_and_failovers_of_one_stack_share_one_concurrency_group():
@@ -310,7 +333,9 @@ def test_every_pulumi_update_and_preview_runs_the_policy_pack():
             r"pulumi_run (up|preview)|^\s*pulumi (up|preview)\b", step.get("run", ""), re.M
         )
     ]
-    assert len(commands) == 3  # the deploy, the failover, the pull-request preview
+    # The deploy, the failover (its update, and the plan around a region that is down),
+    # the pull-request preview.
+    assert len(commands) == 4
     for command in commands:
         assert "scripts.pulumi_run" in command and "--policy-pack policy" in command, command
     for path in [*WORKFLOWS, *ACTIONS]:
@@ -678,6 +703,12 @@ TIP_OF_MAIN_STEP = """      - name: Deploy only the tip of main
             "workflows/reusable-deploy-stack.yml",
             TIP_OF_MAIN_STEP,
             "",
+        ),
+        (
+            test_with_a_region_down_the_failover_updates_only_around_it,
+            "workflows/datastore-failover.yml",
+            'then targeted=(--target-file "$RUNNER_TEMP/targets.txt"); fi',
+            "then targeted=(); fi",
         ),
         (
             test_every_pulumi_update_and_preview_runs_the_policy_pack,
