@@ -29,7 +29,8 @@ def answer_details(path: str, settings: region.Settings, method: str):
     link = links.get(slug) if slug else None
     if link is None and (found := find_template(path, lambda slugs: map(links.get, slugs))):
         slug, rest, link = found
+    shared = path == path.lower()  # as for redirects: what a publish's invalidation reaches
     if link is None:
-        return not_found(path, slug, settings, method), slug, "s3-index"
+        return not_found(path, slug, settings, method, shared), slug, "s3-index"
     html = details_page(link, version, rest)
-    return page(200, html, settings.not_found_cache_seconds, method), slug, "s3-index"
+    return page(200, html, settings.not_found_cache_seconds, method, shared), slug, "s3-index"

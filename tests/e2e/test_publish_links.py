@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
+from functions.links.s3 import S3Location, history
 from local.servers import local_s3_client
 
 from .conftest import REPO, Client, publish, run_publisher
@@ -52,9 +49,6 @@ def test_invalid_links_are_not_uploaded(stack, tmp_path):
     result = publish(stack, links, tmp_path, "--timeout", "2")
     assert result.returncode == 1 and "a.yaml:1: Bad Slug:" in result.stderr
     assert object_versions(stack) == before
-
-
-HISTORY = [sys.executable, "-m", "functions.links", "history"]
 
 
 def test_templates_details_and_the_directory_from_every_client_region(stack, tmp_path):
@@ -106,14 +100,7 @@ def test_rollback_republishes_an_earlier_version_everywhere_and_waits(stack, tmp
         client = Client(stack, region)
         assert client.get("/good").headers["Location"] == "https://example.com/good"
         assert client.get("/_links.json").json()["version"] == good
-    history = subprocess.run(
-        [*HISTORY, "--s3-uri", stack.endpoints.index_s3_uri, "--limit", "3"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=True,
-        env={**os.environ, **stack.endpoints.publisher_env(), "PYTHONPATH": str(REPO)},
-    ).stdout.splitlines()
-    assert history[1].split()[2:] == [good, "1", "1" * 12, "serving,", "rollback", "from", bad]
-    assert history[2].split()[2] == bad
+    location = S3Location.parse(stack.endpoints.index_s3_uri)
+    latest, before, _ = history(location, 3, local_s3_client(stack.s3_server.endpoint))
+    assert (latest.version, latest.commit, latest.rollback_from) == (good, "1" * 40, bad)
+    assert latest.current and (before.version, before.current) == (bad, False)

@@ -145,8 +145,10 @@ def test_details_show_the_link_without_following_it(serving, capsys):
     assert last_log(capsys)["source"] == "s3-index"
     templated = get("/jira/ABC-1+")["body"]
     assert "This request goes to" in templated and "browse/ABC-1" in templated
-    plain = get("/Docs+")["body"]
-    assert "https://docs.example.com/" in plain and "Template" not in plain
+    plain = get("/Docs+")
+    assert "https://docs.example.com/" in plain["body"] and "Template" not in plain["body"]
+    assert "s-maxage=0" in plain["headers"]["Cache-Control"]  # only "/docs+" is invalidated
+    assert "s-maxage" not in response["headers"]["Cache-Control"]
     expired = get("/old+")
     assert expired["statusCode"] == 200 and "expired: answers 410 Gone" in expired["body"]
     assert get("/jira+", method="HEAD")["body"] == ""
