@@ -171,7 +171,8 @@ def plan_sync(
         sequencer=sequencer,
     )
     recorded = state.sequencer
-    if sequencer and recorded and sequencer_order(recorded) >= sequencer_order(sequencer):
+    # An equal sequencer is the same publish retried: it goes on to flip what is left.
+    if sequencer and recorded and sequencer_order(recorded) > sequencer_order(sequencer):
         return replace(base, stale=True)
     if current and state.version == index.version:
         # Written already: only prune. Links whose gone-period ended since then
@@ -255,26 +256,28 @@ def sync_table(
     started = time.perf_counter()
     run = uuid.uuid4().hex
     _take_lease(table, run, lease_seconds)
-    state = read_state(table)
-    plan = plan_sync(state, index, now=time.time() if now is None else now, sequencer=sequencer)
-    if plan.stale:
+    try:
+        state = read_state(table)
+        plan = plan_sync(state, index, now=time.time() if now is None else now, sequencer=sequencer)
+        serving, pruned = dict(state.pointers), 0
+        if not plan.stale:
+            _write(table, plan.writes, plan.generation, progress)
+            for slug, entries in plan.writes:
+                if entries:
+                    state.items[slug] = (entries, plan.generation)
+                else:
+                    state.items.pop(slug, None)
+            if (state.generation, state.version) != (plan.generation, plan.version):
+                _put_meta(table, run, plan)
+            serving = _flip(table, state, plan, flip_timeout, settle_s)
+            if all(serving.get(r.region, 0) >= plan.generation for r in table.replicas):
+                wait_s = settle_s + refresh_s
+                pruned = _prune(
+                    table, run, state, plan.generation, wait_s=wait_s, timeout=flip_timeout
+                )
+    finally:
+        # A failed run hands the table over at once; only a killed one makes the next wait.
         _release_lease(table, run)
-        return DynamoSyncReport(plan, dict(state.pointers), 0, time.perf_counter() - started)
-    _write(table, plan.writes, plan.generation, progress)
-    for slug, entries in plan.writes:
-        if entries:
-            state.items[slug] = (entries, plan.generation)
-        else:
-            state.items.pop(slug, None)
-    if (state.generation, state.version) != (plan.generation, plan.version):
-        _put_meta(table, run, plan)
-    serving = _flip(table, state, plan, flip_timeout, settle_s)
-    pruned = 0
-    if all(serving.get(r.region, 0) >= plan.generation for r in table.replicas):
-        pruned = _prune(
-            table, run, state, plan.generation, wait_s=settle_s + refresh_s, timeout=flip_timeout
-        )
-    _release_lease(table, run)
     return DynamoSyncReport(plan, serving, pruned, time.perf_counter() - started)
 
 

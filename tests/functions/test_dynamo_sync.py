@@ -252,6 +252,25 @@ def test_expiry_answers_like_the_redis_path(dynamodb_regions, redis_primary):
             assert reader.lookup("live", now=later)[0] is not None
 
 
+def test_a_failed_sync_hands_the_table_over_at_once(dynamodb_regions, monkeypatch):
+    v1, v2 = build_index(links(30)), build_index(links(30, revision=2))
+    write_batch = dynamo_sync._write_batch
+
+    def unavailable(table, batch):
+        raise RuntimeError("DynamoDB did not answer")
+
+    with GlobalTable(dynamodb_regions) as table:
+        sync_table(table.table, v1, **FAST)
+        monkeypatch.setattr(dynamo_sync, "_write_batch", unavailable)
+        with pytest.raises(RuntimeError, match="did not answer"):
+            sync_table(table.table, v2, **FAST)  # with the default 15-minute lease
+        monkeypatch.setattr(dynamo_sync, "_write_batch", write_batch)
+        report = sync_table(table.table, v2, **FAST)
+        assert report.plan.written_items == 30 and report.pending_regions == ()
+        table.replication.wait_idle()
+        assert_serves(table, "us-west-2", v2, sorted(expected(v2)))
+
+
 @pytest.mark.parametrize("writers", [1, dynamo_sync.WRITERS])
 def test_sync_reports_progress_per_batch(dynamodb_regions, writers, monkeypatch):
     monkeypatch.setattr(dynamo_sync, "WRITERS", writers)

@@ -114,3 +114,15 @@ def test_a_connection_closed_while_idle_is_retried_once(table):
     peer.close()
     lean._connection.sock = stale
     assert lean.get_item(name, "pk", "docs") == {"pk": {"S": "docs"}, "e": {"S": "v"}}
+
+
+def test_endpoint_and_credentials_come_from_the_environment_lambda_sets(table, monkeypatch):
+    server, client, name = table
+    client.put_item(TableName=name, Item={"pk": {"S": "docs"}, "e": {"S": "v"}})
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    lean = LeanDynamo("eu-west-1")
+    assert lean.signer.token == "token"
+    assert lean.get_item(name, "pk", "docs") == {"pk": {"S": "docs"}, "e": {"S": "v"}}

@@ -85,6 +85,13 @@ def test_a_stale_sequencer_writes_nothing():
     assert plan.stale and plan.writes == ()
 
 
+def test_the_same_publish_retried_is_not_stale():
+    state = state_after([A])
+    state.sequencer = "0055AED6DCD90281E5"
+    plan = plan_sync(state, build_index([A]), now=NOW, sequencer="0055AED6DCD90281E5")
+    assert not plan.stale and plan.generation == 1 and plan.writes == ()
+
+
 def test_entries_round_trip_and_answer_by_generation():
     entries = (Entry(1, 3, "302 - 0 https://a/"), Entry(3, None, "301 q 0 https://b/?x=1"))
     text = format_entries(entries)
