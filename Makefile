@@ -12,7 +12,7 @@ $(SETUP_STAMP): scripts/setup.sh requirements/installer.txt requirements/dev.txt
 	@touch $@
 
 dev: setup
-	$(PY) -m local
+	$(PY) -m local $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

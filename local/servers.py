@@ -7,6 +7,10 @@ Every server runs as a child process in its own working directory, on a free
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+import json
 import os
 import shutil
 import signal
@@ -59,13 +63,83 @@ class TlsFiles:
     ca: Path
 
 
-class Process:
-    """A child process with a log file, stopped on `stop()` or `kill()`."""
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
-    def __init__(self, name: str, workdir: Path):
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux keeps it across exec).
+
+    The kernel ties it to the thread that forked: children are spawned from
+    long-lived threads (the main thread) only."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+
+def start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot); None when no such process runs
+    (none, or a zombie). With the PID, it names one process: a PID reused later has
+    another start time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+class ChildRecord:
+    """The processes a run started (PID, start time, name), one JSON line each.
+
+    A run killed with SIGKILL cannot stop its children; its children die with it
+    (see `_die_with_parent`), and the next run stops whatever is left by this
+    record: only processes whose PID *and* start time match, never by name."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def add(self, name: str, pid: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"name": name, "pid": pid, "start_time": start_time(pid)}
+        with self.path.open("a") as record:
+            record.write(json.dumps(entry) + "\n")
+
+    def stop_leftovers(self, timeout: float = 5) -> list[str]:
+        """SIGKILL every recorded process still running; `name (pid N)` of each."""
+        try:
+            entries = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        except (OSError, ValueError):
+            return []
+        stopped: dict[int, str] = {}
+        for entry in entries:
+            pid, started = entry.get("pid"), entry.get("start_time")
+            if not isinstance(pid, int) or started is None or start_time(pid) != started:
+                continue  # gone, or the PID now belongs to another process
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                stopped[pid] = f"{entry.get('name')} (pid {pid})"
+        wait_until(
+            lambda: all(start_time(pid) is None for pid in stopped),
+            timeout,
+            "left-over processes to exit",
+        )
+        self.path.unlink(missing_ok=True)
+        return list(stopped.values())
+
+
+class Process:
+    """A child process with a log file, stopped on `stop()` or `kill()`.
+
+    It dies with the process that started it (Linux). With a `record`, its PID
+    is written down so a later run can stop it if it somehow survives."""
+
+    def __init__(self, name: str, workdir: Path, record: ChildRecord | None = None):
         self.name = name
         self.workdir = workdir
+        self.record = record
         self.proc: subprocess.Popen | None = None
+        self.exit_expected = False
 
     @property
     def log_path(self) -> Path:
@@ -82,13 +156,18 @@ class Process:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not it
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509
             )
+        self.exit_expected = False
+        if self.record:
+            self.record.add(self.name, self.proc.pid)
 
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout: float = 5) -> None:
+        self.exit_expected = True
         if self.running:
             self.proc.terminate()
             try:
@@ -99,6 +178,7 @@ class Process:
 
     def kill(self) -> None:
         """Die like a crashed server: no shutdown, no goodbye."""
+        self.exit_expected = True
         if self.running:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()

@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -44,9 +45,11 @@ from local.delay_proxy import DelayProxy
 from local.edge import CLOUDFRONT_API_PREFIX, ORIGIN_VERIFY_HEADER, Edge, distribution_id
 from local.servers import (
     LOOPBACK,
+    ChildRecord,
     MotoS3Server,
     Process,
     RedisServer,
+    ServerError,
     free_port,
     local_s3_client,
     local_s3_env,
@@ -90,6 +93,10 @@ class Endpoints:
     origin_verify: str
     edge_url: str = ""
     region_urls: dict[str, str] = field(default_factory=dict)
+    redis_primary_url: str = ""
+    redis_replica_urls: dict[str, str] = field(default_factory=dict)
+    control_url: str = ""
+    """Where `python -m local region down|up` reaches the running stack (empty: nowhere)."""
 
     def save(self, directory: Path) -> None:
         (directory / "state.json").write_text(json.dumps(self.__dict__, indent=2))
@@ -419,6 +426,9 @@ class LocalStack:
         self.endpoints: Endpoints | None = None
         self.notifications: IndexNotifications | None = None
         self.version: str | None = None
+        self.children = ChildRecord(state_dir / "children.jsonl")
+        self.leftovers_stopped: list[str] = []
+        self._reported_exits: set[int] = set()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -433,6 +443,9 @@ class LocalStack:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        """Start every part; first stop what an earlier run in `state_dir` left running."""
+        self.leftovers_stopped = self.children.stop_leftovers()
+        check_port_free(self.edge_port)
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True)
         self._loop_thread.start()
@@ -474,7 +487,7 @@ class LocalStack:
             self.s3_server.stop()
 
     def _start_s3(self) -> None:
-        self.s3_server = MotoS3Server(self.state_dir / "s3").start()
+        self.s3_server = self._recorded(MotoS3Server(self.state_dir / "s3")).start()
         site_files = sorted(p for p in STATIC_SITE.rglob("*") if p.is_file())
         self._index_buckets = {}
         for region in self.topology.regions:
@@ -497,7 +510,8 @@ class LocalStack:
         self.static_site = S3StaticSite(s3, self.topology.regions)
 
     def _start_redis(self) -> None:
-        self.primary = RedisServer(self.state_dir / "redis-primary", name="redis-primary").start()
+        primary = RedisServer(self.state_dir / "redis-primary", name="redis-primary")
+        self.primary = self._recorded(primary).start()
         for region in self.topology.regions:
             self._start_replica(region)
 
@@ -514,7 +528,7 @@ class LocalStack:
             replica_of=self.primary,
             replication_port=proxy.port,
         )
-        self.replicas[region] = replica.start()
+        self.replicas[region] = self._recorded(replica).start()
         return replica
 
     def _function_env(self, region: str, redis_url: str) -> dict[str, str]:
@@ -545,6 +559,8 @@ class LocalStack:
             sync_url=self.sync_host.url,
             origin_verify=self.origin_verify,
             region_urls={region: host.url for region, host in self.hosts.items()},
+            redis_primary_url=self.primary.url,
+            redis_replica_urls={region: r.url for region, r in self.replicas.items()},
         )
 
     def _start_region(self, region: str) -> FunctionHost:
@@ -557,16 +573,41 @@ class LocalStack:
         )
         if previous:
             host.port = previous.port  # the API's address does not change when it recovers
-        self.hosts[region] = host.start()
+        self.hosts[region] = self._recorded(host).start()
         return host
 
     def _start_sync(self) -> None:
-        self.sync_host = FunctionHost(
+        sync_host = FunctionHost(
             self.state_dir / "functions-sync",
             "functions-sync",
             self._function_env(self.primary_region, self.primary.url),
             invokes=["sync=functions.sync.handler"],
-        ).start()
+        )
+        self.sync_host = self._recorded(sync_host).start()
+
+    def _recorded(self, process: Process):
+        process.record = self.children
+        return process
+
+    def processes(self) -> list[Process]:
+        """Every child process of the stack (the nine of a three-region stack)."""
+        return [
+            p
+            for p in (self.s3_server, self.primary, *self.replicas.values(), self.sync_host)
+            if p is not None
+        ] + list(self.hosts.values())
+
+    def unexpected_exits(self) -> list[Process]:
+        """Children that died since the last call without being stopped (each reported once)."""
+        exited = []
+        for process in self.processes():
+            proc = process.proc
+            if proc is None or process.exit_expected or proc.pid in self._reported_exits:
+                continue
+            if proc.poll() is not None:
+                self._reported_exits.add(proc.pid)
+                exited.append(process)
+        return exited
 
     async def _start_edge(self) -> Edge:
         return await Edge(
@@ -632,6 +673,21 @@ class LocalStack:
 
     # -- drills --------------------------------------------------------------------
 
+    def region_down(self, region: str) -> None:
+        """Take a region out by hand: its functions stop, the edge's monitor notices."""
+        self.hosts[region].stop()
+        wait_until(
+            lambda: not self.edge.regions[region].healthy,
+            10 * self.monitor_interval + 5,
+            f"the edge to take {region} out of rotation",
+        )
+
+    def region_up(self, region: str) -> None:
+        """Bring a region back: its functions start again and it rejoins the rotation."""
+        if not self.hosts[region].running:
+            self._start_region(region)
+        self.wait_until_in_rotation(region, timeout=10 * self.monitor_interval + 5)
+
     def kill_region(self, region: str) -> None:
         self.hosts[region].kill()
 
@@ -674,6 +730,19 @@ class LocalStack:
         self.endpoints.sync_url = self.sync_host.url
         self.notifications.ignore_existing()  # replicated copies are not new uploads
         self.endpoints.save(self.state_dir)
+
+
+def check_port_free(port: int) -> None:
+    """ServerError at once, with the fix, when something already listens on `port`."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError as exc:
+            raise ServerError(
+                f"port {port} is already in use ({exc.strerror}): another program listens "
+                f"there. Start on another port: python -m local --port {port + 1}"
+                f"  (make dev ARGS='--port {port + 1}')"
+            ) from None
 
 
 class S3StaticSite:
