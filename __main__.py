@@ -10,19 +10,22 @@ from pathlib import Path
 
 import pulumi
 
+from components import cloudflare_ranges
 from components import config as stack_config
+from components.alarm_topics import AlarmTopics, AlarmTopicsArgs
 from components.cloudflare_dns import CloudflareLatencyDNS, CloudflareLatencyDNSArgs
 from components.edge_distribution import EdgeDistribution, EdgeDistributionArgs
-from components.edge_security import EdgeSecurity, EdgeSecurityArgs
+from components.edge_security import EDGE_SECRET_HEADER, EdgeSecurity, EdgeSecurityArgs
 from components.github_oidc import GithubDeployAccess, GithubDeployAccessArgs
 from components.global_cache import CacheMember, GlobalCache, GlobalCacheArgs
 from components.index_buckets import LinkIndexBuckets, LinkIndexBucketsArgs
 from components.planning import (
     bucket_name,
+    cache_member_id,
+    cache_node_ids,
     regional_hostname,
     repository_web_url,
     resource_name,
-    secrets_extension_layer_arn,
     short_region,
     vpc_cidr,
 )
@@ -49,6 +52,14 @@ def regional(region: str) -> str:
     return resource_name(config.stack, short_region(region))
 
 
+alarms = AlarmTopics(
+    "alarms",
+    AlarmTopicsArgs(
+        names={region: regional(region) for region in config.regions},
+        providers=providers.regions,
+        email=config.alarm_email,
+    ),
+)
 secrets = ServiceSecrets(
     "service-secrets",
     ServiceSecretsArgs(
@@ -96,6 +107,8 @@ index_buckets = LinkIndexBuckets(
         providers=providers.regions,
         iam_provider=providers.edge,
         disposable=config.disposable,
+        alarm_topic_arns=alarms.topic_arns,
+        noncurrent_version_days=config.noncurrent_version_days,
     ),
 )
 
@@ -117,14 +130,14 @@ apis = {
             index_bucket_name=index_buckets.bucket_names[region],
             index_bucket_arn=index_buckets.bucket_arns[region],
             index_key=index_buckets.index_key,
-            secrets_extension_layer_arn=secrets_extension_layer_arn(
-                region, config.secrets_extension_layer_version
+            secrets_extension_layer_arn=config.secrets_extension_layer_arns[region],
+            cache_node_ids=cache_node_ids(
+                cache_member_id(config.stack, region), 1 + config.cache_replicas_per_region
             ),
-            cache_replication_group_id=cache.replication_group_ids[region],
+            alarm_topic_arn=alarms.topic_arns[region],
             memory_mb=config.lambda_memory_mb,
             log_retention_days=config.log_retention_days,
             redirect_cache_seconds=config.redirect_cache_seconds,
-            alarm_email=config.alarm_email,
             links_repository_url=repository_web_url(config.github_repository),
         ),
         providers.options(region),
@@ -140,7 +153,10 @@ edge_security = EdgeSecurity(
         cloudflare_zone_id=config.cloudflare_zone_id,
         edge_provider=providers.edge,
         cloudflare_provider=providers.cloudflare,
+        cloudflare_ranges=cloudflare_ranges.load(),
         rate_limit=config.waf_rate_limit,
+        blocked_clients=list(config.waf_blocked_clients),
+        log_retention_days=config.log_retention_days,
     ),
 )
 edges = {
@@ -161,6 +177,7 @@ edges = {
             cloudflare_provider=providers.cloudflare,
             max_redirect_ttl=max(config.redirect_cache_seconds, 60),
             disposable=config.disposable,
+            noncurrent_version_days=config.noncurrent_version_days,
         ),
     )
     for region in config.regions
@@ -178,6 +195,7 @@ dns = CloudflareLatencyDNS(
             for region in sorted(config.regions, key=lambda r: r != config.primary_region)
         },
         fallback_region=config.primary_region,
+        monitor_headers={EDGE_SECRET_HEADER: edge_security.edge_secret},
     ),
     pulumi.ResourceOptions(provider=providers.cloudflare),
 )

@@ -5,12 +5,14 @@ per region. Each pool's single origin is that region's CloudFront hostname,
 with the Host header set to it (the public hostname is no distribution's
 alias). A monitor probes every pool's /healthz; dynamic latency steering needs
 monitors on every pool, and when no pool is healthy the fallback pool (the
-primary region) is used.
+primary region) is used. The monitor sends the headers the origins' WAF
+requires (the edge secret), since a probe is not a proxied request and the
+zone's transform rules do not touch it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_cloudflare as cloudflare
@@ -31,6 +33,8 @@ class CloudflareLatencyDNSArgs:
     fallback_region: str
     monitor_interval: int = 60
     """Seconds between probes from each Cloudflare health-check region."""
+    monitor_headers: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Headers every probe carries (default none), e.g. the edge secret the WAF checks."""
 
 
 class CloudflareLatencyDNS(pulumi.ComponentResource):
@@ -55,6 +59,7 @@ class CloudflareLatencyDNS(pulumi.ComponentResource):
             consecutive_up=2,
             follow_redirects=False,
             allow_insecure=False,
+            header={header: [value] for header, value in args.monitor_headers.items()} or None,
             opts=child,
         )
         self.pool_ids = {}

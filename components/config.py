@@ -8,6 +8,7 @@ config: they receive what they need from StackConfig.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from components.planning import (
     GLOBAL_DATASTORE_MAX_SECONDARIES,
     LOG_RETENTION_DAYS,
     SUPPORTED_REGIONS,
+    secrets_extension_layer_region,
 )
 
 PROJECT = "golinks"
@@ -61,10 +63,13 @@ class StackConfig:
     lambda_memory_mb: int
     redirect_cache_seconds: int
     waf_rate_limit: int
+    waf_blocked_clients: tuple[str, ...]
     github_repository: str
     log_retention_days: int
     function_archive: Path
-    secrets_extension_layer_version: int
+    secrets_extension_layer_arns: dict[str, str]
+    """Region -> the extension layer ARN for that region."""
+    noncurrent_version_days: int
     vpc_cidr_base: str
     alarm_email: str
     disposable: bool
@@ -118,6 +123,35 @@ def _node_type(value, _values) -> str | None:
     return None
 
 
+def _extension_layers(value, values) -> str | None:
+    if not (isinstance(value, list) and all(isinstance(arn, str) for arn in value)):
+        return "must be a list of layer ARNs, one per region"
+    regions: list[str] = []
+    for arn in value:
+        try:
+            regions.append(secrets_extension_layer_region(arn))
+        except ValueError as bad:
+            return str(bad)
+    if len(set(regions)) != len(regions):
+        return "must not give two ARNs for one region"
+    wanted = values["regions"] if isinstance(values["regions"], list) else []
+    missing = [region for region in wanted if region not in regions]
+    if missing:
+        return f"has no layer ARN for {missing} (look it up in AWS's table, see docs/deploy.md)"
+    return None
+
+
+def _networks(value, _values) -> str | None:
+    if not (isinstance(value, list) and all(isinstance(cidr, str) for cidr in value)):
+        return "must be a list of networks like 203.0.113.0/24"
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError as bad:
+            return f"{cidr!r} is not a network ({bad})"
+    return None
+
+
 def _whole(low: int, high: int):
     def check(value, _values) -> str | None:
         if type(value) is int and low <= value <= high:
@@ -158,10 +192,12 @@ CHECKS = {
     "lambdaMemoryMb": _whole(128, 10240),
     "redirectCacheSeconds": _whole(0, 86400),
     "wafRateLimit": _whole(10, 2_000_000_000),
+    "wafBlockedClients": _networks,
     "githubRepository": _matches(_REPOSITORY_RE, "does not look like owner/repository"),
     "logRetentionDays": _one_of(LOG_RETENTION_DAYS),
     "functionArchive": _matches(r".+\.zip", "is not a .zip path"),
-    "secretsExtensionLayerVersion": _whole(1, 1000),
+    "secretsExtensionLayerArns": _extension_layers,
+    "noncurrentVersionDays": _whole(1, 3650),
     "vpcCidrBase": _matches(r"10\.\d{1,3}\.0\.0/16", "is not a 10.x.0.0/16 block"),
     "alarmEmail": _email,
     "disposable": _boolean,
@@ -202,10 +238,14 @@ def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfi
         lambda_memory_mb=values["lambdaMemoryMb"],
         redirect_cache_seconds=values["redirectCacheSeconds"],
         waf_rate_limit=values["wafRateLimit"],
+        waf_blocked_clients=tuple(values["wafBlockedClients"]),
         github_repository=values["githubRepository"],
         log_retention_days=values["logRetentionDays"],
         function_archive=Path(str(values["functionArchive"])),
-        secrets_extension_layer_version=values["secretsExtensionLayerVersion"],
+        secrets_extension_layer_arns={
+            secrets_extension_layer_region(arn): arn for arn in values["secretsExtensionLayerArns"]
+        },
+        noncurrent_version_days=values["noncurrentVersionDays"],
         vpc_cidr_base=values["vpcCidrBase"],
         alarm_email=str(values["alarmEmail"] or ""),
         disposable=values["disposable"],

@@ -58,6 +58,8 @@ class EdgeDistributionArgs:
     """Upper bound on how long CloudFront keeps a redirect, whatever the function says."""
     disposable: bool = False
     """Empty the static-site bucket on destroy, so a disposable stack tears down cleanly."""
+    noncurrent_version_days: int = 90
+    """Days a replaced static-site file is kept."""
 
 
 class EdgeDistribution(pulumi.ComponentResource):
@@ -73,7 +75,11 @@ class EdgeDistribution(pulumi.ComponentResource):
         in_edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
 
         bucket, _ = private_bucket(
-            f"{name}-static", args.static_bucket_name, in_region, force_destroy=args.disposable
+            f"{name}-static",
+            args.static_bucket_name,
+            in_region,
+            force_destroy=args.disposable,
+            noncurrent_version_days=args.noncurrent_version_days,
         )
         for path in sorted(p for p in args.static_site.rglob("*") if p.is_file()):
             key = path.relative_to(args.static_site).as_posix()

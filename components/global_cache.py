@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.planning import CACHE_PORT, short_region
+from components.planning import CACHE_PORT, cache_member_id
 
 
 @dataclass
@@ -77,7 +77,7 @@ class GlobalCache(pulumi.ComponentResource):
         ) -> aws.elasticache.ReplicationGroup:
             where = args.members[region]
             in_region = pulumi.ResourceOptions(parent=self, provider=where.provider)
-            group_id = f"golinks-{args.stack}-{short_region(region)}"
+            group_id = cache_member_id(args.stack, region)
             subnets = aws.elasticache.SubnetGroup(
                 f"{name}-{region}", name=group_id, subnet_ids=where.subnet_ids, opts=in_region
             )

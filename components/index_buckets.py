@@ -3,7 +3,9 @@
 CI writes the index to the primary region's bucket; S3 replication copies it
 to every other region's bucket, where each region's redirect function falls
 back to it when Redis cannot answer. All buckets are versioned (a bad publish
-is a rollback away), encrypted, and closed to the public.
+is a rollback away, for as long as replaced versions are kept), encrypted, and
+closed to the public. Replication publishes S3 replication metrics, and an
+alarm in the primary region fires on any object that fails to replicate.
 
 The replication configuration is named after its source region, so a
 failover creates the new primary's and leaves the old primary's alone: an
@@ -21,6 +23,9 @@ import pulumi_aws as aws
 
 from components.planning import bucket_name, replication_policy, resource_name, service_trust_policy
 
+#: Replaced versions kept however old they are: a rollback always has this many to return to.
+KEEP_NEWEST_VERSIONS = 10
+
 
 @dataclass
 class LinkIndexBucketsArgs:
@@ -32,10 +37,14 @@ class LinkIndexBucketsArgs:
     """One AWS provider per region; each region gets a bucket."""
     iam_provider: pulumi.ProviderResource
     """Provider for the (global) replication role; stable across failovers."""
+    alarm_topic_arns: dict[str, pulumi.Input[str]]
+    """Region -> SNS topic its alarms notify (the replication alarm lives in the primary)."""
     index_key: str = "index/links.json"
     disposable: bool = False
     """True: buckets are emptied on destroy and unprotected (a disposable stack).
     False (default): buckets keep their objects and are protected against deletion."""
+    noncurrent_version_days: int = 90
+    """Days a replaced index version is kept (the history a rollback can return to)."""
 
 
 class LinkIndexBuckets(pulumi.ComponentResource):
@@ -59,6 +68,7 @@ class LinkIndexBuckets(pulumi.ComponentResource):
                 in_region,
                 force_destroy=args.disposable,
                 protect=not args.disposable,
+                noncurrent_version_days=args.noncurrent_version_days,
             )
             versionings.append(versioning)
 
@@ -69,9 +79,7 @@ class LinkIndexBuckets(pulumi.ComponentResource):
             role = aws.iam.Role(
                 f"{name}-replication",
                 name=resource_name(args.stack, "index-replication"),
-                assume_role_policy=json.dumps(
-                    service_trust_policy("s3.amazonaws.com", args.account_id)
-                ),
+                assume_role_policy=json.dumps(service_trust_policy("s3.amazonaws.com")),
                 opts=global_iam,
             )
             aws.iam.RolePolicy(
@@ -82,22 +90,26 @@ class LinkIndexBuckets(pulumi.ComponentResource):
                 ),
                 opts=global_iam,
             )
+            destinations = {r: b for r, b in buckets.items() if r != args.primary_region}
             aws.s3.BucketReplicationConfig(
                 f"{name}-replication-{args.primary_region}",
                 bucket=primary.id,
                 role=role.arn,
                 rules=[
                     {
-                        "id": f"to-{region}",
+                        "id": replication_rule_id(region),
                         "status": "Enabled",
                         "priority": priority,
                         "filter": {"prefix": args.index_key},
                         "delete_marker_replication": {"status": "Enabled"},
-                        "destination": {"bucket": bucket.arn, "storage_class": "STANDARD"},
+                        "destination": {
+                            "bucket": bucket.arn,
+                            "storage_class": "STANDARD",
+                            # Publishes OperationsFailedReplication (and pending counts).
+                            "metrics": {"status": "Enabled"},
+                        },
                     }
-                    for priority, (region, bucket) in enumerate(
-                        (r, b) for r, b in buckets.items() if r != args.primary_region
-                    )
+                    for priority, (region, bucket) in enumerate(destinations.items())
                 ],
                 # S3 refuses replication until versioning is on at both ends.
                 opts=pulumi.ResourceOptions(
@@ -107,9 +119,47 @@ class LinkIndexBuckets(pulumi.ComponentResource):
                 ),
             )
 
+            self._replication_alarms(name, args, primary, destinations)
+
         self.bucket_names = {region: bucket.bucket for region, bucket in buckets.items()}
         self.bucket_arns = {region: bucket.arn for region, bucket in buckets.items()}
         self.register_outputs({"bucket_names": self.bucket_names, "index_key": args.index_key})
+
+    def _replication_alarms(
+        self, name: str, args: LinkIndexBucketsArgs, primary: aws.s3.Bucket, destinations: dict
+    ) -> None:
+        actions = [args.alarm_topic_arns[args.primary_region]]
+        for region, bucket in destinations.items():
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-replication-{region}",
+                name=f"{resource_name(args.stack, 'index-replication', region)}-failed",
+                alarm_description=(
+                    f"The link index failed to replicate to {region}: its redirect "
+                    "fallback serves an old index until the next publish replicates"
+                ),
+                namespace="AWS/S3",
+                metric_name="OperationsFailedReplication",
+                statistic="Sum",
+                dimensions={
+                    "SourceBucket": primary.bucket,
+                    "DestinationBucket": bucket.bucket,
+                    "RuleId": replication_rule_id(region),
+                },
+                period=300,
+                evaluation_periods=1,
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=args.providers[args.primary_region]
+                ),
+            )
+
+
+def replication_rule_id(region: str) -> str:
+    return f"to-{region}"
 
 
 def private_bucket(
@@ -119,12 +169,15 @@ def private_bucket(
     *,
     force_destroy: bool = False,
     protect: bool = False,
+    noncurrent_version_days: int = 90,
 ) -> tuple[aws.s3.Bucket, aws.s3.BucketVersioning]:
     """A versioned bucket closed to the public, owned by its owner, encrypted at rest.
 
     force_destroy (default False): a destroy deletes every object version first;
     without it S3 refuses to delete a bucket that holds any. protect (default
-    False): Pulumi refuses to delete the bucket at all.
+    False): Pulumi refuses to delete the bucket at all. Replaced versions expire
+    after `noncurrent_version_days` (default 90; the newest few are kept whatever
+    their age), so versioning does not grow the bucket forever.
     """
     bucket = aws.s3.Bucket(
         name,
@@ -134,6 +187,24 @@ def private_bucket(
     )
     versioning = aws.s3.BucketVersioning(
         name, bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        name,
+        bucket=bucket.id,
+        rules=[
+            {
+                "id": "expire-replaced-versions",
+                "status": "Enabled",
+                "filter": {},
+                "noncurrent_version_expiration": {
+                    "noncurrent_days": noncurrent_version_days,
+                    "newer_noncurrent_versions": KEEP_NEWEST_VERSIONS,
+                },
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            }
+        ],
+        # S3 applies noncurrent-version rules once versioning is on.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[versioning])),
     )
     aws.s3.BucketPublicAccessBlock(
         name,

@@ -8,6 +8,7 @@ stay declarative.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from functions.links.model import DIRECTORY_FILES, HEALTH_PATH, ROOT_FILES, STATIC_PREFIX
 
@@ -111,12 +112,43 @@ def regional_hostname(region: str, domain: str) -> str:
     return f"{region}.{domain}"
 
 
-def secrets_extension_layer_arn(region: str, version: int) -> str:
-    account = SECRETS_EXTENSION_ACCOUNTS[region]
-    return (
-        f"arn:aws:lambda:{region}:{account}:layer:"
-        f"AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:{version}"
-    )
+SECRETS_EXTENSION_LAYER = "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64"
+_LAYER_ARN_RE = re.compile(
+    rf"arn:aws:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):layer:"
+    rf"{SECRETS_EXTENSION_LAYER}:(?P<version>[1-9]\d*)"
+)
+
+
+def secrets_extension_layer_region(arn: str) -> str:
+    """The region of an arm64 extension layer ARN published by AWS, or ValueError saying why not.
+
+    AWS publishes the layer per region from its own account, and the version
+    numbers differ between regions, so each region's ARN is configured whole.
+    """
+    match = _LAYER_ARN_RE.fullmatch(str(arn))
+    if not match:
+        raise ValueError(f"{arn!r} is not an ARN of the {SECRETS_EXTENSION_LAYER} layer")
+    region, account = match["region"], match["account"]
+    if SECRETS_EXTENSION_ACCOUNTS.get(region) != account:
+        raise ValueError(
+            f"{arn!r}: AWS publishes the layer in {region} from account "
+            f"{SECRETS_EXTENSION_ACCOUNTS.get(region, '(none: region not supported)')}"
+        )
+    return region
+
+
+def cache_member_id(stack: str, region: str) -> str:
+    """A region's Global Datastore member (replication group) id."""
+    return f"{PROJECT}-{stack}-{short_region(region)}"
+
+
+def cache_node_ids(member_id: str, node_count: int) -> list[str]:
+    """The cache clusters (nodes) ElastiCache creates in a cluster-mode-disabled member.
+
+    Engine metrics such as GlobalDatastoreReplicationLag are published per node
+    under the CacheClusterId dimension, named <member>-001, <member>-002, ...
+    """
+    return [f"{member_id}-{index:03d}" for index in range(1, node_count + 1)]
 
 
 def static_path_patterns() -> list[str]:
@@ -138,15 +170,15 @@ def _document(*statements: dict) -> dict:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def service_trust_policy(service: str, account_id: str | None = None) -> dict:
-    statement = {
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }
-    if account_id:  # confused-deputy guard for services acting on our behalf
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return _document(statement)
+def service_trust_policy(service: str) -> dict:
+    """The trust policy AWS documents for a service role (Lambda, S3 replication).
+
+    No aws:SourceAccount condition: S3 replication does not send that key when
+    it assumes the role, so such a condition would silently stop replication.
+    """
+    return _document(
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    )
 
 
 def function_policy(
@@ -155,8 +187,25 @@ def function_policy(
     secret_arn: str,
     index_bucket_arn: str,
     index_key: str,
+    failure_queue_arn: str | None = None,
 ) -> dict:
-    """What a function may do: log, read its secret, read the link index. Nothing else."""
+    """What a function may do: log, read its secret, read the link index. Nothing else.
+
+    An asynchronously invoked function (sync) also sends its failed events to
+    its on-failure queue: Lambda delivers them with the function's own role.
+    """
+    failures = (
+        [
+            {
+                "Sid": "OnFailureQueue",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": failure_queue_arn,
+            }
+        ]
+        if failure_queue_arn
+        else []
+    )
     return _document(
         {
             "Sid": "Logs",
@@ -197,6 +246,7 @@ def function_policy(
             "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
             "Resource": "*",
         },
+        *failures,
     )
 
 

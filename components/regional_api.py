@@ -7,6 +7,11 @@
 - The HTTP API has access logs and throttling; it carries no WAF (HTTP APIs
   cannot), so CloudFront's WAF plus the origin-verify check in the function
   guard it.
+- Nothing fails silently: `health` and `sync` have reserved concurrency (a
+  redirect surge cannot starve them); an S3 event that `sync` still fails
+  after Lambda's two asynchronous retries lands in an encrypted SQS queue;
+  alarms on sync errors, queued failures, undeliverable failures, and the
+  Datastore replication lag of every node of this region's member.
 """
 
 from __future__ import annotations
@@ -56,7 +61,11 @@ class RegionalApiArgs:
     index_bucket_arn: pulumi.Input[str]
     index_key: str
     secrets_extension_layer_arn: str
-    cache_replication_group_id: pulumi.Input[str]
+    """This region's arm64 Parameters and Secrets extension layer, whole."""
+    cache_node_ids: list[str]
+    """The nodes (CacheClusterId) of this region's Datastore member: lag is published per node."""
+    alarm_topic_arn: pulumi.Input[str]
+    """SNS topic every alarm here notifies (AlarmTopics)."""
     memory_mb: int = 512
     log_retention_days: int = 30
     redirect_cache_seconds: int = 300
@@ -66,11 +75,15 @@ class RegionalApiArgs:
     """API Gateway steady-state limit (requests per second)."""
     latency_alarm_ms: float = 50
     """p99 function duration that raises the latency alarm."""
-    alarm_email: str = ""
-    """Where alarms are mailed (empty: alarms only show in CloudWatch)."""
     links_repository_url: str = ""
     """The link files' repository on GitHub (web URL); the 404 page offers to create a
     missing link there. Empty: no such offer."""
+    health_reserved_concurrency: int = 10
+    """Executions kept for `health` whatever `redirect` does (Cloudflare and CI probe it)."""
+    sync_reserved_concurrency: int = 2
+    """Executions kept for (and allowed to) `sync`: publishes are rare and serial."""
+    failed_event_max_age_seconds: int = 6 * 3600
+    """How long Lambda keeps retrying a throttled S3 event before it goes to the queue."""
 
 
 class RegionalApi(pulumi.ComponentResource):
@@ -118,9 +131,18 @@ class RegionalApi(pulumi.ComponentResource):
                 "functions.health.handler",
                 timeout=5,
                 env={**common_env, "REDIS_URL": reader_url},
+                reserved_concurrency=args.health_reserved_concurrency,
             ),
         }
+        failures = None
         if is_primary:
+            failures = aws.sqs.Queue(
+                f"{name}-sync-failures",
+                name=f"{args.name}-sync-failures",
+                sqs_managed_sse_enabled=True,
+                message_retention_seconds=14 * 24 * 3600,  # SQS's longest
+                opts=child,
+            )
             writer_url = pulumi.Output.concat("rediss://", args.writer_endpoint, ":6379/0")
             functions["sync"] = self._function(
                 name,
@@ -130,6 +152,16 @@ class RegionalApi(pulumi.ComponentResource):
                 timeout=300,
                 env={**common_env, "REDIS_URL": writer_url, "PRIMARY_REGION": args.primary_region},
                 memory_mb=max(args.memory_mb, 1024),
+                reserved_concurrency=args.sync_reserved_concurrency,
+                failure_queue_arn=failures.arn,
+            )
+            aws.lambda_.FunctionEventInvokeConfig(
+                f"{name}-sync-async",
+                function_name=functions["sync"].name,
+                maximum_retry_attempts=2,
+                maximum_event_age_in_seconds=args.failed_event_max_age_seconds,
+                destination_config={"on_failure": {"destination": failures.arn}},
+                opts=child,
             )
 
         api = aws.apigatewayv2.Api(
@@ -185,7 +217,7 @@ class RegionalApi(pulumi.ComponentResource):
         )
         if is_primary:
             self._notify_sync(name, args, functions["sync"])
-        self._alarms(name, args, api, functions)
+        self._alarms(name, args, api, functions, failures)
 
         self.api_endpoint = api.api_endpoint
         self.api_id = api.id
@@ -202,6 +234,8 @@ class RegionalApi(pulumi.ComponentResource):
         timeout: int,
         env: dict,
         memory_mb: int | None = None,
+        reserved_concurrency: int | None = None,
+        failure_queue_arn: pulumi.Input[str] | None = None,
     ) -> aws.lambda_.Function:
         child = pulumi.ResourceOptions(parent=self)
         function_name = f"{args.name}-{purpose}"
@@ -220,13 +254,16 @@ class RegionalApi(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-{purpose}",
             role=role.id,
-            policy=pulumi.Output.all(logs.arn, args.secret_arn, args.index_bucket_arn).apply(
+            policy=pulumi.Output.all(
+                logs.arn, args.secret_arn, args.index_bucket_arn, failure_queue_arn
+            ).apply(
                 lambda arns: json.dumps(
                     function_policy(
                         log_group_arn=arns[0],
                         secret_arn=arns[1],
                         index_bucket_arn=arns[2],
                         index_key=args.index_key,
+                        failure_queue_arn=arns[3],
                     )
                 )
             ),
@@ -242,6 +279,7 @@ class RegionalApi(pulumi.ComponentResource):
             code=args.archive,
             memory_size=memory_mb or args.memory_mb,
             timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrency,
             layers=[args.secrets_extension_layer_arn],
             environment={"variables": env},
             vpc_config={
@@ -278,27 +316,18 @@ class RegionalApi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
 
-    def _alarms(self, name: str, args: RegionalApiArgs, api, functions: dict) -> None:
+    def _alarms(self, name: str, args: RegionalApiArgs, api, functions: dict, failures) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        actions = []
-        if args.alarm_email:
-            topic = aws.sns.Topic(f"{name}-alarms", name=f"{args.name}-alarms", opts=child)
-            aws.sns.TopicSubscription(
-                f"{name}-alarms-email",
-                topic=topic.arn,
-                protocol="email",
-                endpoint=args.alarm_email,
-                opts=child,
-            )
-            actions = [topic.arn]
+        actions = [args.alarm_topic_arn]
 
         def alarm(suffix: str, description: str, **settings) -> None:
+            if "metric_queries" not in settings:
+                settings.setdefault("period", 60)
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
                 name=f"{args.name}-{suffix}",
                 alarm_description=description,
                 evaluation_periods=settings.pop("evaluation_periods", 3),
-                period=60,
                 treat_missing_data="notBreaching",
                 alarm_actions=actions,
                 ok_actions=actions,
@@ -338,14 +367,69 @@ class RegionalApi(pulumi.ComponentResource):
                 comparison_operator="GreaterThanThreshold",
                 threshold=0,
             )
+        if failures is not None:
+            sync = {"FunctionName": functions["sync"].name}
+            once = {"evaluation_periods": 1, "comparison_operator": "GreaterThanThreshold"}
+            alarm(
+                "sync-errors",
+                "A sync of the published index failed (Lambda retries it twice)",
+                namespace="AWS/Lambda",
+                metric_name="Errors",
+                statistic="Sum",
+                dimensions=sync,
+                threshold=0,
+                **once,
+            )
+            alarm(
+                "sync-failures-queued",
+                "A published index was never synced: its S3 event is in the failure queue",
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                statistic="Maximum",
+                dimensions={"QueueName": failures.name},
+                threshold=0,
+                **once,
+            )
+            alarm(
+                "sync-failures-undeliverable",
+                "A failed sync event could not be put in the failure queue: it is lost",
+                namespace="AWS/Lambda",
+                metric_name="DestinationDeliveryFailures",
+                statistic="Sum",
+                dimensions=sync,
+                threshold=0,
+                **once,
+            )
         if args.region != args.primary_region:
+            # Engine metrics exist per node (CacheClusterId), never per replication
+            # group; the worst node of this region's member is the lag that matters.
+            nodes = [
+                {
+                    "id": f"node{index}",
+                    "return_data": False,
+                    "metric": {
+                        "namespace": "AWS/ElastiCache",
+                        "metric_name": "GlobalDatastoreReplicationLag",
+                        "dimensions": {"CacheClusterId": node},
+                        "period": 60,
+                        "stat": "Maximum",
+                    },
+                }
+                for index, node in enumerate(args.cache_node_ids, 1)
+            ]
+            worst = ", ".join(query["id"] for query in nodes)
             alarm(
                 "replication-lag",
                 "Global Datastore replication to this region lags > 2 s",
-                namespace="AWS/ElastiCache",
-                metric_name="GlobalDatastoreReplicationLag",
-                statistic="Maximum",
-                dimensions={"ReplicationGroupId": args.cache_replication_group_id},
+                metric_queries=[
+                    *nodes,
+                    {
+                        "id": "lag",
+                        "expression": f"MAX([{worst}])",
+                        "label": "Worst node's replication lag (s)",
+                        "return_data": True,
+                    },
+                ],
                 comparison_operator="GreaterThanThreshold",
                 threshold=2,
             )

@@ -205,6 +205,16 @@ COMPUTED = {
     "aws:acm/certificate:Certificate": _certificate,
     "aws:cloudfront/distribution:Distribution": _distribution,
     "aws:sns/topic:Topic": _arn("arn:aws:sns:{at.region}:{at.account}:{i[name]}"),
+    "aws:sqs/queue:Queue": lambda i, at: (
+        f"https://sqs.{at.region}.amazonaws.com/{at.account}/{i['name']}",
+        {
+            "arn": f"arn:aws:sqs:{at.region}:{at.account}:{i['name']}",
+            "url": f"https://sqs.{at.region}.amazonaws.com/{at.account}/{i['name']}",
+        },
+    ),
+    "aws:wafv2/ipSet:IpSet": _arn(
+        "arn:aws:wafv2:{at.region}:{at.account}:global/ipset/{i[name]}/{at.digest:.36}"
+    ),
     "random:index/randomPassword:RandomPassword": lambda i, at: (
         at.rid,
         {"result": (at.digest * 2)[: int(i.get("length", 32))]},

@@ -117,7 +117,142 @@ def _statement(resource: Resource, key="policy", index=0) -> dict:
     return mutate
 
 
+def _acl_rules(d) -> list[dict]:
+    return first(d, policies.WEB_ACL)["rules"]
+
+
+def _rule(d, name: str) -> dict:
+    return next(r for r in _acl_rules(d) if r["name"] == name)
+
+
+def _gate_checks(d) -> list[dict]:
+    return _rule(d, "only-through-cloudflare")["statement"]["not_statement"]["statement"][
+        "and_statement"
+    ]["statements"]
+
+
+def _drop(d, type_: str, where=lambda r: True) -> None:
+    d.resources.remove(first(d, type_, where))
+
+
+def _alarm(d, suffix: str, region: str | None = None) -> Resource:
+    return first(
+        d,
+        policies.ALARM,
+        lambda a: (
+            (a["name"] or "").endswith(suffix) and (region is None or a.provider_region == region)
+        ),
+    )
+
+
+def _edge_secret_rule(d) -> dict:
+    return first(d, policies.RULESET)["rules"][0]["action_parameters"]["headers"]["x-golinks-edge"]
+
+
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+WAF_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+
+
 BREAKAGES = {
+    "edge_admits_only_cloudflare": [
+        lambda d: _acl_rules(d).remove(_rule(d, "only-through-cloudflare")),
+        lambda d: _gate_checks(d).pop(0),  # the secret alone: a leaked secret opens the door
+        lambda d: _gate_checks(d).pop(1),  # the address alone: any Cloudflare Worker gets in
+        lambda d: _edge_secret_rule(d).update(value="another-secret"),
+        lambda d: first(d, policies.IP_SET, lambda s: "cloudflare" in s["name"])["addresses"].pop(),
+        lambda d: first(
+            d, "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
+        ).inputs.update(header=None),
+    ],
+    "client_rules_judge_the_forwarded_address": [
+        lambda d: _rule(d, "rate-limit-per-client")["statement"]["rate_based_statement"].update(
+            aggregate_key_type="IP", forwarded_ip_config=None
+        ),
+        lambda d: _acl_rules(d).append(
+            {
+                "name": "reputation",
+                "priority": 9,
+                "override_action": {"none": {}},
+                "statement": {
+                    "managed_rule_group_statement": {
+                        "vendor_name": "AWS",
+                        "name": "AWSManagedRulesAmazonIpReputationList",
+                    }
+                },
+            }
+        ),
+        lambda d: _rule(d, "blocked-clients")["statement"]["or_statement"]["statements"][0][
+            "ip_set_reference_statement"
+        ].pop("ip_set_forwarded_ip_config"),
+    ],
+    "cloudflare_zone_full_strict": [
+        lambda d: first(d, ZONE_SETTING, lambda z: z["setting_id"] == "ssl").inputs.update(
+            value="flexible"
+        ),
+        lambda d: _drop(d, ZONE_SETTING, lambda z: z["setting_id"] == "min_tls_version"),
+    ],
+    "waf_blocks_are_logged": [
+        lambda d: _drop(d, WAF_LOGGING),
+        lambda d: first(
+            d, "aws:cloudwatch/logGroup:LogGroup", lambda g: g["name"].startswith("aws-waf-logs-")
+        ).inputs.update(name="waf-logs"),
+        lambda d: first(
+            d, "aws:cloudwatch/logGroup:LogGroup", lambda g: g["name"].startswith("aws-waf-logs-")
+        ).inputs.update(retention_in_days=None),
+        lambda d: first(d, WAF_LOGGING).inputs.update(redacted_fields=[]),
+    ],
+    "s3_events_are_never_lost": [
+        lambda d: _drop(d, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"),
+        lambda d: first(d, policies.QUEUE).inputs.update(sqs_managed_sse_enabled=False),
+        lambda d: _drop(d, policies.ALARM, lambda a: a["name"].endswith("-sync-failures-queued")),
+        lambda d: _drop(d, policies.ALARM, lambda a: a["name"].endswith("-sync-errors")),
+        lambda d: _statement(
+            first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-sync")), index=5
+        ).update(Resource="arn:aws:sqs:eu-west-1:111111111111:elsewhere"),
+    ],
+    "health_and_sync_keep_concurrency": [
+        lambda d: function(d, "health", "us-west-2").inputs.update(
+            reserved_concurrent_executions=None
+        ),
+        lambda d: function(d, "sync").inputs.update(reserved_concurrent_executions=0),
+    ],
+    "versioned_buckets_expire_replaced_versions": [
+        lambda d: _drop(d, LIFECYCLE),
+        lambda d: first(d, LIFECYCLE)["rules"][0].update(status="Disabled"),
+        lambda d: first(d, LIFECYCLE)["rules"][0].update(filter={"prefix": "index/"}),
+    ],
+    "replication_lag_is_watched_per_node": [
+        lambda d: _alarm(d, "-replication-lag")["metric_queries"][0]["metric"].update(
+            dimensions={"ReplicationGroupId": "golinks-prod-usw2"}
+        ),
+        lambda d: _alarm(d, "-replication-lag")["metric_queries"].pop(1),
+    ],
+    "functions_use_their_regions_extension_layer": [
+        lambda d: function(d, "redirect", "us-west-2").inputs.update(
+            layers=function(d, "redirect", "eu-west-1")["layers"]
+        ),
+        lambda d: function(d, "health").inputs.update(
+            layers=[function(d, "health")["layers"][0].replace("015030872274", "111111111111")]
+        ),
+    ],
+    "replication_trusted_as_documented_and_watched": [
+        lambda d: _statement(
+            first(d, policies.ROLE, lambda r: r["name"].endswith("-index-replication")),
+            "assume_role_policy",
+        ).update(Condition={"StringEquals": {"aws:SourceAccount": d.account_id}}),
+        lambda d: first(d, REPLICATION)["rules"][0]["destination"].pop("metrics"),
+        lambda d: _drop(
+            d, policies.ALARM, lambda a: a["metric_name"] == "OperationsFailedReplication"
+        ),
+    ],
+    "every_alarm_notifies": [
+        lambda d: _alarm(d, "-api-5xx").inputs.update(alarm_actions=[]),
+        lambda d: _alarm(d, "-api-5xx", "us-west-2").inputs.update(
+            alarm_actions=_alarm(d, "-api-5xx", "eu-west-1")["alarm_actions"]
+        ),
+    ],
     "one_distribution_per_alias": [
         _second_alias,
         lambda d: (

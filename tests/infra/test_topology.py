@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.planning import secrets_extension_layer_arn
+from components.config import DEFAULTS
 from lambda_package import LAMBDA_RUNTIME
 
 from .conftest import STACKS
@@ -36,8 +36,9 @@ def test_every_region_gets_the_whole_regional_stack(deployments, stack):
     }
     assert {f["runtime"] for f in functions} == {LAMBDA_RUNTIME}
     assert {tuple(f["architectures"]) for f in functions} == {("arm64",)}
+    layers = {arn.split(":")[3]: arn for arn in DEFAULTS["secretsExtensionLayerArns"]}
     for function in functions:
-        assert function["layers"] == [secrets_extension_layer_arn(function.provider_region, 12)]
+        assert function["layers"] == [layers[function.provider_region]]
     vpcs = d.of_type("aws:ec2/vpc:Vpc")
     assert sorted(v.provider_region for v in vpcs) == sorted(regions)
     assert len({v["cidr_block"] for v in vpcs}) == len(regions)
@@ -167,4 +168,28 @@ def test_the_link_directory_comes_from_every_static_site_written_only_by_the_pub
     directory = sorted(r for s in writes[1:] for r in s["Resource"])
     assert directory == sorted(
         f"arn:aws:s3:::{bucket}/{key}" for bucket in sites for key in ("_links", "_links.json")
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_failures_and_history_are_kept_where_the_runbook_says(deployments, stack):
+    d = deployments[stack]
+    lifecycles = d.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert len(lifecycles) == len(d.of_type("aws:s3/bucket:Bucket"))
+    for lifecycle in lifecycles:
+        expiry = lifecycle["rules"][0]["noncurrent_version_expiration"]
+        assert (expiry["noncurrent_days"], expiry["newer_noncurrent_versions"]) == (90, 10)
+    invoke = d.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+    assert (invoke["function_name"], invoke["maximum_retry_attempts"]) == (
+        f"golinks-{stack}-euw1-sync",
+        2,
+    )
+    queue = d.one("aws:sqs/queue:Queue")
+    assert (queue.provider_region, queue["message_retention_seconds"]) == ("eu-west-1", 1209600)
+    topics = d.of_type("aws:sns/topic:Topic")
+    assert sorted(t.provider_region for t in topics) == sorted(EXPECTED_REGIONS[stack])
+    waf_logs = d.one("aws:cloudwatch/logGroup:LogGroup", "waf-logs")
+    assert (waf_logs["name"], waf_logs.provider_region) == (
+        f"aws-waf-logs-golinks-{stack}",
+        "us-east-1",
     )

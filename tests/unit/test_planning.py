@@ -37,15 +37,39 @@ def test_regional_hostnames_and_static_paths():
     assert patterns[-2:] == ["/_links", "/_links.json"]  # the directory, never the function
 
 
-def test_extension_layers_exist_for_every_supported_region():
-    arn = planning.secrets_extension_layer_arn("eu-west-1", 12)
-    assert arn == (
-        "arn:aws:lambda:eu-west-1:015030872274:layer:"
-        "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12"
-    )
+def test_an_extension_layer_arn_names_its_region_and_must_be_aws_s_arm64_layer():
+    layer = "layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:96"
+    arn = f"arn:aws:lambda:eu-west-1:015030872274:{layer}"
+    assert planning.secrets_extension_layer_region(arn) == "eu-west-1"
     assert set(planning.SUPPORTED_REGIONS) >= {"eu-west-1", "us-west-2", "ap-southeast-1"}
-    with pytest.raises(KeyError):
-        planning.secrets_extension_layer_arn("sa-east-1", 12)
+    for wrong, reason in (
+        (f"arn:aws:lambda:eu-west-1:111111111111:{layer}", "from account 015030872274"),
+        (f"arn:aws:lambda:sa-east-1:015030872274:{layer}", "region not supported"),
+        (arn.replace("-Arm64", ""), "is not an ARN of the"),
+        (arn.removesuffix(":96"), "is not an ARN of the"),
+    ):
+        with pytest.raises(ValueError, match=reason):
+            planning.secrets_extension_layer_region(wrong)
+
+
+def test_replication_lag_is_watched_on_every_node_of_a_member():
+    member = planning.cache_member_id("prod", "us-west-2")
+    assert member == "golinks-prod-usw2"
+    assert planning.cache_node_ids(member, 2) == ["golinks-prod-usw2-001", "golinks-prod-usw2-002"]
+
+
+def test_service_roles_trust_the_service_as_aws_documents_it():
+    # S3 replication sends no aws:SourceAccount: a condition on it stops replication.
+    assert planning.service_trust_policy("s3.amazonaws.com") == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
 
 
 def test_function_policy_grants_only_what_the_function_uses():
@@ -60,6 +84,20 @@ def test_function_policy_grants_only_what_the_function_uses():
     assert by_sid["Logs"]["Resource"].endswith(":log-group:/aws/lambda/f:*")
     star = [s for s in document["Statement"] if s["Resource"] == "*"]
     assert {s["Sid"] for s in star} == {"VpcNetworkInterfaces", "Tracing"}
+    assert "OnFailureQueue" not in by_sid
+
+
+def test_an_asynchronous_function_may_send_to_its_failure_queue_only():
+    queue = "arn:aws:sqs:eu-west-1:1:golinks-prod-euw1-sync-failures"
+    document = planning.function_policy(
+        log_group_arn="arn:aws:logs:eu-west-1:1:log-group:/aws/lambda/f",
+        secret_arn="arn:aws:secretsmanager:eu-west-1:1:secret:s",
+        index_bucket_arn="arn:aws:s3:::b",
+        index_key="index/links.json",
+        failure_queue_arn=queue,
+    )
+    sends = [s for s in document["Statement"] if "sqs:SendMessage" in s["Action"]]
+    assert [s["Resource"] for s in sends] == [queue]
 
 
 def test_github_trust_pins_audience_and_environment_subject():

@@ -43,6 +43,36 @@ def test_the_stacks_use_separate_accounts_and_address_blocks():
     assert len({s.get("golinks:vpcCidrBase", DEFAULTS["vpcCidrBase"]) for s in stacks}) == 3
 
 
+STACKS = ("dev", "staging", "prod")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_region_of_every_stack_has_its_own_extension_layer(stack):
+    values = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("golinks:")}
+    config = parse(stack, raw, values["aws:allowedAccountIds"])
+    for region in config.regions:
+        arn = config.secrets_extension_layer_arns[region]
+        assert arn.startswith(f"arn:aws:lambda:{region}:"), arn
+        assert ":layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:" in arn
+
+
+def test_a_region_without_an_extension_layer_is_refused():
+    only_two = [arn for arn in DEFAULTS["secretsExtensionLayerArns"] if "ap-southeast-1" not in arn]
+    with pytest.raises(ConfigError) as refused:
+        parse("prod", {**REQUIRED, "secretsExtensionLayerArns": only_two}, ["111111111111"])
+    assert "golinks:secretsExtensionLayerArns: has no layer ARN for ['ap-southeast-1']" in str(
+        refused.value
+    )
+    # A stack that serves two regions needs only those two.
+    two = parse(
+        "dev",
+        {**REQUIRED, "regions": ["eu-west-1", "us-west-2"], "secretsExtensionLayerArns": only_two},
+        ["111111111111"],
+    )
+    assert set(two.secrets_extension_layer_arns) == {"eu-west-1", "us-west-2"}
+
+
 def test_defaults_make_a_three_region_datastore():
     config = parse("prod", REQUIRED, ["111111111111"])
     assert config.secondary_regions == ("us-west-2", "ap-southeast-1")
@@ -73,6 +103,17 @@ def test_defaults_make_a_three_region_datastore():
         ({"functionArchive": "dist/functions.tar"}, "golinks:functionArchive"),
         ({"extra": 1}, "golinks:extra: unknown key"),
         ({"disposable": "yes"}, "golinks:disposable: must be true or false, got 'yes'"),
+        (
+            {"secretsExtensionLayerArns": DEFAULTS["secretsExtensionLayerArns"] * 2},
+            "must not give two ARNs for one region",
+        ),
+        (
+            {"secretsExtensionLayerArns": ["arn:aws:lambda:eu-west-1:1:layer:x:1"]},
+            "is not an ARN of the AWS-Parameters-and-Secrets-Lambda-Extension-Arm64 layer",
+        ),
+        ({"wafBlockedClients": ["203.0.113.7/24"]}, "golinks:wafBlockedClients: '203.0.113.7/24'"),
+        ({"wafBlockedClients": "203.0.113.0/24"}, "golinks:wafBlockedClients: must be a list"),
+        ({"noncurrentVersionDays": 0}, "golinks:noncurrentVersionDays: must be a whole number"),
     ],
 )
 def test_each_bad_value_is_named(raw, message):
