@@ -24,6 +24,15 @@ class AlarmTopicsArgs:
     """Subscribed to every topic when set (empty: none; subscribe by hand or with a tool)."""
 
 
+def _moved(region: str, suffix: str = "") -> pulumi.ResourceOptions:
+    """Stacks that set alarmEmail before had the topic inside RegionalApi `api-<region>`.
+    The alias keeps it: a replacement under the same topic name would delete the topic."""
+    stack, project = pulumi.get_stack(), pulumi.get_project()
+    old_parent = f"urn:pulumi:{stack}::{project}::golinks:api:RegionalApi::api-{region}"
+    old_name = f"api-{region}-alarms{suffix}"
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old_name, parent=old_parent)])
+
+
 class AlarmTopics(pulumi.ComponentResource):
     topic_arns: dict[str, pulumi.Output[str]]
 
@@ -39,7 +48,7 @@ class AlarmTopics(pulumi.ComponentResource):
                 name=f"{prefix}-alarms",
                 # No SSE with the AWS-managed key: its key policy does not let
                 # CloudWatch publish, and alarms would fail to notify silently.
-                opts=in_region,
+                opts=pulumi.ResourceOptions.merge(in_region, _moved(region)),
             )
             if args.email:
                 aws.sns.TopicSubscription(
@@ -47,7 +56,7 @@ class AlarmTopics(pulumi.ComponentResource):
                     topic=topic.arn,
                     protocol="email",
                     endpoint=args.email,
-                    opts=in_region,
+                    opts=pulumi.ResourceOptions.merge(in_region, _moved(region, "-email")),
                 )
             self.topic_arns[region] = topic.arn
         self.register_outputs({"topic_arns": self.topic_arns})

@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import cloud, lifecycle, review
+from . import cloud, edge, lifecycle, operations, review
 from .engine import facts_from_config, stack_from_engine
 from .model import Resource, Stack, StackFacts, split_violation
 
@@ -31,6 +31,12 @@ CLOUD_CONSTRAINTS: list[Validator] = [
     cloud.static_sites_through_oac,
     cloud.cloudflare_latency_steering,
     cloud.github_oidc_subjects_pinned,
+    edge.edge_admits_only_cloudflare,
+    edge.client_rules_judge_the_forwarded_address,
+    edge.cloudflare_zone_full_strict,
+    operations.replication_lag_is_watched_per_node,
+    operations.functions_use_their_regions_extension_layer,
+    operations.replication_trusted_as_documented_and_watched,
 ]
 #: What a security review (Checkov's AWS rules) would flag.
 REVIEW_CHECKS: list[Validator] = [
@@ -40,6 +46,11 @@ REVIEW_CHECKS: list[Validator] = [
     review.functions_hold_no_secrets,
     review.api_access_logged_and_throttled,
     review.iam_least_privilege,
+    edge.waf_blocks_are_logged,
+    operations.s3_events_are_never_lost,
+    operations.health_and_sync_keep_concurrency,
+    operations.versioned_buckets_expire_replaced_versions,
+    operations.every_alarm_notifies,
 ]
 #: What breaks on the second day: refresh, resize, teardown, a failover during an outage.
 SECOND_DAY: list[Validator] = [

@@ -12,6 +12,11 @@ BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 PERMISSION = "aws:lambda/permission:Permission"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+IP_SET = "aws:wafv2/ipSet:IpSet"
+RULESET = "cloudflare:index/ruleset:Ruleset"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+QUEUE = "aws:sqs/queue:Queue"
 
 
 def environment_of(function: Resource) -> dict:

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from golinks_policy import VALIDATORS, StackFacts, policy_name, stack_policies
 from golinks_policy.types import (
+    ALARM,
     BUCKET,
     DISTRIBUTION,
     FUNCTION,
     GLOBAL_GROUP,
+    IP_SET,
     PERMISSION,
+    QUEUE,
     REPLICATION_GROUP,
     ROLE,
     ROLE_POLICY,
+    RULESET,
+    WEB_ACL,
 )
 from pulumi_policy import (
     PolicyCustomTimeouts,
@@ -32,15 +37,20 @@ from .harness import Deployment, camel_keys
 
 ALL_POLICIES = VALIDATORS
 __all__ = [
+    "ALARM",
     "ALL_POLICIES",
     "BUCKET",
     "DISTRIBUTION",
     "FUNCTION",
     "GLOBAL_GROUP",
+    "IP_SET",
     "PERMISSION",
+    "QUEUE",
     "REPLICATION_GROUP",
     "ROLE",
     "ROLE_POLICY",
+    "RULESET",
+    "WEB_ACL",
     "check",
     "report",
 ]

@@ -161,7 +161,9 @@ BREAKAGES = {
         lambda d: _gate_checks(d).pop(0),  # the secret alone: a leaked secret opens the door
         lambda d: _gate_checks(d).pop(1),  # the address alone: any Cloudflare Worker gets in
         lambda d: _edge_secret_rule(d).update(value="another-secret"),
-        lambda d: first(d, policies.IP_SET, lambda s: "cloudflare" in s["name"])["addresses"].pop(),
+        lambda d: first(d, policies.IP_SET, lambda s: s["name"].endswith("-cloudflare-ipv6"))[
+            "addresses"
+        ].clear(),
         lambda d: first(
             d, "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
         ).inputs.update(header=None),
@@ -234,8 +236,9 @@ BREAKAGES = {
             layers=function(d, "redirect", "eu-west-1")["layers"]
         ),
         lambda d: function(d, "health").inputs.update(
-            layers=[function(d, "health")["layers"][0].replace("015030872274", "111111111111")]
+            layers=[function(d, "health")["layers"][0].replace("-Arm64", "")]
         ),
+        lambda d: function(d, "sync").inputs.update(layers=function(d, "sync")["layers"] * 2),
     ],
     "replication_trusted_as_documented_and_watched": [
         lambda d: _statement(

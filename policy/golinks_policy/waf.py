@@ -1,4 +1,4 @@
-"""A small evaluator of the AWS WAF (v2) web ACL rules this program writes, for sample requests.
+"""A small evaluator of the AWS WAF (v2) web ACL rules the program writes, for sample requests.
 
 It follows AWS's documented semantics for the statements used here (rules in
 priority order; COUNT adds the rule's labels and goes on; BLOCK and ALLOW end
