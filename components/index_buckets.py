@@ -130,9 +130,13 @@ class LinkIndexBuckets(pulumi.ComponentResource):
     ) -> None:
         actions = [args.alarm_topic_arns[args.primary_region]]
         for region, bucket in destinations.items():
+            # Named after the source too, like the replication configuration: a
+            # failover creates the new primary's alarms and leaves the old ones alone.
+            source = args.primary_region
+            physical = resource_name(args.stack, "index-replication", source, "to", region)
             aws.cloudwatch.MetricAlarm(
-                f"{name}-replication-{region}",
-                name=f"{resource_name(args.stack, 'index-replication', region)}-failed",
+                f"{name}-replication-{source}-to-{region}",
+                name=f"{physical}-failed",
                 alarm_description=(
                     f"The link index failed to replicate to {region}: its redirect "
                     "fallback serves an old index until the next publish replicates"

@@ -196,6 +196,14 @@ def test_only_the_old_primary_region_is_left_for_later(failover):
         "api-eu-west-1-index-published",
         "api-eu-west-1-replication-lag",
         "link-index-replication-eu-west-1",
+        # The sync's failure queue, its async settings and alarms go with it.
+        "api-eu-west-1-sync-failures",
+        "api-eu-west-1-sync-async",
+        "api-eu-west-1-sync-errors",
+        "api-eu-west-1-sync-failures-queued",
+        "api-eu-west-1-sync-failures-undeliverable",
+        "link-index-replication-eu-west-1-to-us-west-2",
+        "link-index-replication-eu-west-1-to-ap-southeast-1",
     }
 
 
