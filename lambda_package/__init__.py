@@ -34,6 +34,16 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 EXCLUDED = ("functions/requirements.in", "functions/requirements.txt")
 
 
+#: The Lambda@Edge router's archive: stdlib-only modules, so one build runs on x86_64
+#: (Lambda@Edge has no arm64) whatever the regional functions' wheels are.
+EDGE_ROUTER_FILES = (
+    "functions/__init__.py",
+    "functions/edge_router.py",
+    "functions/origin.py",
+)
+EDGE_ROUTER_HANDLER = "functions.edge_router.handler"
+
+
 class ArchiveError(RuntimeError):
     pass
 
@@ -111,6 +121,21 @@ def build_archive(
     data = _deterministic_zip(entries)
     if len(data) > MAX_BYTES:
         raise ArchiveError(f"the archive is {len(data):,} bytes; the limit is {MAX_BYTES:,}")
+    return _write_if_changed(out, data)
+
+
+def build_edge_archive(out: Path) -> Path:
+    """Write the Lambda@Edge router's archive to `out`, reproducibly, and return `out`."""
+    data = _deterministic_zip({name: (REPO / name).read_bytes() for name in EDGE_ROUTER_FILES})
+    return _write_if_changed(out, data)
+
+
+def edge_archive_path(function_archive: Path) -> Path:
+    """The router's archive is built next to the function archive."""
+    return function_archive.with_name("edge-router.zip")
+
+
+def _write_if_changed(out: Path, data: bytes) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.exists() or out.read_bytes() != data:
         out.write_bytes(data)

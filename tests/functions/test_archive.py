@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from lambda_package import MAX_BYTES, _cached_wheel, build_archive, pinned_requirements
+from lambda_package import (
+    EDGE_ROUTER_FILES,
+    MAX_BYTES,
+    _cached_wheel,
+    build_archive,
+    build_edge_archive,
+    pinned_requirements,
+)
 
 from .conftest import http_event
 
@@ -100,3 +107,29 @@ def test_a_cached_wheel_is_used_only_when_its_hash_is_pinned(tmp_path):
     assert _cached_wheel(tmp_path, pin, hashes) is None  # downloaded again, by hash
     swapped = hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert _cached_wheel(tmp_path, pin, {swapped}) == wheel
+
+
+def test_the_edge_router_archive_is_reproducible_and_runs_alone(tmp_path):
+    """Stdlib only: unpacked and imported with no site-packages, it routes a real event."""
+    first = build_edge_archive(tmp_path / "a" / "edge-router.zip").read_bytes()
+    second = build_edge_archive(tmp_path / "b" / "edge-router.zip").read_bytes()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "a" / "edge-router.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(EDGE_ROUTER_FILES)
+        archive.extractall(tmp_path / "unpacked")
+    event = Path(__file__).resolve().parents[1] / "events" / "cloudfront-origin-request.json"
+    script = (
+        "import json, sys\n"
+        "from functions.edge_router import handler\n"
+        f"event = json.load(open({str(event)!r}))\n"
+        "resolve = lambda name: ('us-west-2.' + name, [], [])\n"
+        "print(handler(event, None, resolve=resolve)['origin']['custom']['domainName'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        cwd=tmp_path / "unpacked",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "us-west-2.origin.go.example.com"
