@@ -45,8 +45,8 @@ def socket_error():
 def origin_request(**custom_headers: str) -> dict:
     event = copy.deepcopy(ORIGIN_REQUEST)
     headers = event["Records"][0]["cf"]["request"]["origin"]["custom"]["customHeaders"]
-    for name, value in custom_headers.items():
-        name = name.replace("_", "-")
+    for keyword, value in custom_headers.items():
+        name = keyword.replace("_", "-")
         if value is None:
             headers.pop(name, None)
         else:
