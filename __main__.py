@@ -32,6 +32,7 @@ from components.planning import (
 from components.providers import make_providers
 from components.regional_api import RegionalApi, RegionalApiArgs
 from components.regional_network import RegionalNetwork, RegionalNetworkArgs
+from components.role_boundary import RoleBoundary, RoleBoundaryArgs
 from components.service_secret import ServiceSecrets, ServiceSecretsArgs
 from functions.links.index import build_index
 from functions.links.source import load_links
@@ -46,6 +47,12 @@ if not archive_path.is_file():
 archive = pulumi.FileArchive(str(archive_path))
 
 providers = make_providers(config)
+# Every role the deploy role may create or edit carries this boundary (IAM is global: us-east-1).
+role_boundary = RoleBoundary(
+    "role-boundary",
+    RoleBoundaryArgs(config.stack, config.account_id),
+    pulumi.ResourceOptions(provider=providers.edge),
+)
 
 
 def regional(region: str) -> str:
@@ -109,6 +116,7 @@ index_buckets = LinkIndexBuckets(
         disposable=config.disposable,
         alarm_topic_arns=alarms.topic_arns,
         noncurrent_version_days=config.noncurrent_version_days,
+        permissions_boundary=role_boundary.arn,
     ),
 )
 
@@ -135,6 +143,7 @@ apis = {
                 cache_member_id(config.stack, region), 1 + config.cache_replicas_per_region
             ),
             alarm_topic_arn=alarms.topic_arns[region],
+            permissions_boundary=role_boundary.arn,
             memory_mb=config.lambda_memory_mb,
             log_retention_days=config.log_retention_days,
             redirect_cache_seconds=config.redirect_cache_seconds,
@@ -209,6 +218,7 @@ ci_access = GithubDeployAccess(
         index_key=index_buckets.index_key,
         distribution_arns=[edges[region].distribution_arn for region in config.regions],
         static_bucket_arns=[edges[region].static_bucket_arn for region in config.regions],
+        permissions_boundary=role_boundary.arn,
     ),
     pulumi.ResourceOptions(provider=providers.edge),  # IAM is global: keep it put
 )

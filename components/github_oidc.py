@@ -10,8 +10,10 @@
 - A read-only preview role for pull-request previews and link diffs, trusted
   only in the environment `<stack>-preview`.
 - The deploy role has AWS's PowerUserAccess (everything but IAM) plus IAM for
-  this stack's own roles. It cannot change itself: its own and the publisher's
-  definitions are applied by an administrator (docs/deploy.md, bootstrap).
+  this stack's own roles, each bound by the stack's role boundary (RoleBoundary).
+  It cannot change itself, the preview role or the identity provider: those are
+  applied by an administrator (docs/deploy.md, bootstrap). The publisher carries
+  the boundary and is the deploy role's: a failover rewrites its policy.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class GithubDeployAccessArgs:
     index_bucket_arn: pulumi.Input[str]
     """The primary region's link-index bucket (the publisher writes there)."""
     index_key: str
+    permissions_boundary: pulumi.Input[str]
+    """The stack's role boundary (RoleBoundary): the publisher carries it, since the deploy
+    role manages the publisher's policy (it moves with the primary region on a failover)."""
     distribution_arns: list[pulumi.Input[str]] = field(default_factory=list)
     """The stack's CloudFront distributions: the publisher invalidates them (default none)."""
     static_bucket_arns: list[pulumi.Input[str]] = field(default_factory=list)
@@ -95,6 +100,7 @@ class GithubDeployAccess(pulumi.ComponentResource):
             name=resource_name(args.stack, "publish"),
             description=f"Publishes the link index of stack {args.stack}, from GitHub Actions",
             assume_role_policy=trust(args.stack),
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         aws.iam.RolePolicy(

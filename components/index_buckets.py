@@ -39,6 +39,8 @@ class LinkIndexBucketsArgs:
     """Provider for the (global) replication role; stable across failovers."""
     alarm_topic_arns: dict[str, pulumi.Input[str]]
     """Region -> SNS topic its alarms notify (the replication alarm lives in the primary)."""
+    permissions_boundary: pulumi.Input[str]
+    """The stack's role boundary (RoleBoundary), carried by the replication role."""
     index_key: str = "index/links.json"
     disposable: bool = False
     """True: buckets are emptied on destroy and unprotected (a disposable stack).
@@ -79,6 +81,7 @@ class LinkIndexBuckets(pulumi.ComponentResource):
             role = aws.iam.Role(
                 f"{name}-replication",
                 name=resource_name(args.stack, "index-replication"),
+                permissions_boundary=args.permissions_boundary,
                 assume_role_policy=json.dumps(service_trust_policy("s3.amazonaws.com")),
                 opts=global_iam,
             )

@@ -384,55 +384,199 @@ def publisher_policy(
     )
 
 
-def deploy_iam_policy(account_id: str, stack: str) -> dict:
-    """IAM for `pulumi up`, limited to this stack's own roles and policies.
+def boundary_policy_arn(account_id: str, stack: str) -> str:
+    """The permissions boundary every role the deploy role creates or edits must carry."""
+    return f"arn:aws:iam::{account_id}:policy/{resource_name(stack, 'role-boundary')}"
 
-    The deploy role's other permissions come from AWS's PowerUserAccess, which
-    excludes IAM; this grants back only what the program manages, by name, and
-    lets it pass roles only to the services that use them.
+
+def administered_role_names(stack: str) -> tuple[str, ...]:
+    """The roles CI assumes that only an administrator may change (deploy, preview)."""
+    return (resource_name(stack, "deploy"), resource_name(stack, "preview"))
+
+
+def role_boundary_policy(account_id: str, stack: str) -> dict:
+    """The most any of the stack's workload roles (functions, replication, publisher) may do.
+
+    The deploy role may create and edit `golinks-<stack>-*` roles only with this
+    boundary attached, so whatever policy it writes, such a role can do no more
+    than this: no IAM, nothing outside the stack's own buckets, secrets, queues,
+    tables and log groups.
     """
-    roles = f"arn:aws:iam::{account_id}:role/{resource_name(stack)}-*"
-    access_roles = [
-        f"arn:aws:iam::{account_id}:role/{resource_name(stack, purpose)}"
-        for purpose in ("deploy", "publish", "preview")
-    ]
+    own = resource_name(stack)
     return _document(
         {
-            # The roles CI assumes are changed by an administrator only, so the
-            # deploy role can never widen its own (or the publisher's) rights.
-            "Sid": "NeverItself",
+            "Sid": "FunctionLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:*:{account_id}:log-group:/aws/lambda/{own}-*",
+        },
+        {
+            "Sid": "VpcNetworkInterfacesAndTracing",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "OwnSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": [
+                f"arn:aws:secretsmanager:*:{account_id}:secret:{own}/*",
+                f"arn:aws:secretsmanager:*:{account_id}:secret:{own}-*",
+            ],
+        },
+        {
+            "Sid": "OwnBuckets",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:PutObject",
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                "s3:GetBucketVersioning",
+                "s3:GetReplicationConfiguration",
+                "s3:GetObjectVersionForReplication",
+                "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionTagging",
+                "s3:ReplicateObject",
+                "s3:ReplicateDelete",
+                "s3:ReplicateTags",
+            ],
+            "Resource": [f"arn:aws:s3:::{own}-*"],
+        },
+        {
+            "Sid": "OwnQueuesAndTables",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:SendMessage",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:DescribeTable",
+            ],
+            "Resource": [
+                f"arn:aws:sqs:*:{account_id}:{own}-*",
+                f"arn:aws:dynamodb:*:{account_id}:table/{own}-*",
+            ],
+        },
+        {
+            "Sid": "EdgeCacheInvalidation",
+            "Effect": "Allow",
+            "Action": ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+            "Resource": f"arn:aws:cloudfront::{account_id}:distribution/*",
+        },
+    )
+
+
+#: Role actions whose requests carry the role's current boundary (iam:PermissionsBoundary).
+BOUNDED_ROLE_ACTIONS = [
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+]
+#: Role actions AWS evaluates without that key (the role must already be bounded to matter).
+OTHER_ROLE_ACTIONS = [
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRole",
+    "iam:TagRole",
+    "iam:UntagRole",
+]
+ROLE_READS = [
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:ListRoleTags",
+]
+
+
+def deploy_iam_policy(account_id: str, stack: str) -> dict:
+    """IAM for `pulumi up`: this stack's roles, each bound by the role boundary.
+
+    The deploy role's other permissions come from AWS's PowerUserAccess, which
+    excludes IAM; this grants back what the program manages, by name. Every role
+    it creates or edits must carry `role_boundary_policy` (so it can never make
+    an administrator and become it); it can neither remove nor rewrite that
+    boundary, nor touch itself, the preview role or the GitHub identity provider:
+    those are an administrator's (docs/deploy.md, bootstrap).
+    """
+    roles = f"arn:aws:iam::{account_id}:role/{resource_name(stack)}-*"
+    administered = [
+        f"arn:aws:iam::{account_id}:role/{name}" for name in administered_role_names(stack)
+    ]
+    boundary = boundary_policy_arn(account_id, stack)
+    identity_provider = f"arn:aws:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}"
+    return _document(
+        {
+            "Sid": "NeverTheRolesCiAssumes",
+            "Effect": "Deny",
+            "Action": [*BOUNDED_ROLE_ACTIONS, *OTHER_ROLE_ACTIONS, "iam:PassRole"],
+            "Resource": administered,
+        },
+        {
+            "Sid": "BoundaryStaysOn",
+            "Effect": "Deny",
+            "Action": "iam:DeleteRolePermissionsBoundary",
+            "Resource": "*",
+        },
+        {
+            "Sid": "BoundaryIsAnAdministratorsPolicy",
             "Effect": "Deny",
             "Action": [
-                "iam:PutRolePolicy",
-                "iam:DeleteRolePolicy",
-                "iam:AttachRolePolicy",
-                "iam:DetachRolePolicy",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:UpdateRole",
-                "iam:DeleteRole",
-                "iam:PutRolePermissionsBoundary",
-                "iam:DeleteRolePermissionsBoundary",
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+                "iam:TagPolicy",
+                "iam:UntagPolicy",
             ],
-            "Resource": access_roles,
+            "Resource": boundary,
+        },
+        {
+            "Sid": "IdentityProviderIsAnAdministrators",
+            "Effect": "Deny",
+            "Action": [
+                "iam:CreateOpenIDConnectProvider",
+                "iam:DeleteOpenIDConnectProvider",
+                "iam:UpdateOpenIDConnectProviderThumbprint",
+                "iam:AddClientIDToOpenIDConnectProvider",
+                "iam:RemoveClientIDFromOpenIDConnectProvider",
+                "iam:TagOpenIDConnectProvider",
+                "iam:UntagOpenIDConnectProvider",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "OwnRolesOnlyWithTheBoundary",
+            "Effect": "Allow",
+            "Action": BOUNDED_ROLE_ACTIONS,
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}},
         },
         {
             "Sid": "OwnRoles",
             "Effect": "Allow",
-            "Action": [
-                "iam:CreateRole",
-                "iam:DeleteRole",
-                "iam:GetRole",
-                "iam:UpdateRole",
-                "iam:TagRole",
-                "iam:UntagRole",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:PutRolePolicy",
-                "iam:GetRolePolicy",
-                "iam:DeleteRolePolicy",
-                "iam:ListRolePolicies",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListInstanceProfilesForRole",
-            ],
+            "Action": [*OTHER_ROLE_ACTIONS, *ROLE_READS],
             "Resource": roles,
         },
         {
@@ -447,14 +591,17 @@ def deploy_iam_policy(account_id: str, stack: str) -> dict:
             },
         },
         {
-            "Sid": "GithubIdentityProvider",
+            "Sid": "ReadTheAdministratorsParts",
             "Effect": "Allow",
             "Action": [
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:ListPolicyVersions",
+                "iam:ListPolicyTags",
                 "iam:GetOpenIDConnectProvider",
-                "iam:TagOpenIDConnectProvider",
-                "iam:UpdateOpenIDConnectProviderThumbprint",
+                "iam:ListOpenIDConnectProviderTags",
             ],
-            "Resource": f"arn:aws:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}",
+            "Resource": [boundary, identity_provider],
         },
         {
             "Sid": "ServiceLinkedRoles",

@@ -66,6 +66,8 @@ class RegionalApiArgs:
     """The nodes (CacheClusterId) of this region's Datastore member: lag is published per node."""
     alarm_topic_arn: pulumi.Input[str]
     """SNS topic every alarm here notifies (AlarmTopics)."""
+    permissions_boundary: pulumi.Input[str]
+    """The stack's role boundary (RoleBoundary), carried by every function's role."""
     memory_mb: int = 512
     log_retention_days: int = 30
     redirect_cache_seconds: int = 300
@@ -249,6 +251,7 @@ class RegionalApi(pulumi.ComponentResource):
             f"{name}-{purpose}",
             name=function_name,
             assume_role_policy=json.dumps(service_trust_policy("lambda.amazonaws.com")),
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         policy = aws.iam.RolePolicy(

@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import cloud, edge, lifecycle, operations, review
+from . import access, cloud, edge, lifecycle, operations, review
 from .engine import facts_from_config, stack_from_engine
 from .model import Resource, Stack, StackFacts, split_violation
 
@@ -59,7 +59,14 @@ SECOND_DAY: list[Validator] = [
     lifecycle.disposable_stacks_tear_down_cleanly,
     lifecycle.failover_needs_only_reachable_regions,
 ]
-VALIDATORS: list[Validator] = CLOUD_CONSTRAINTS + REVIEW_CHECKS + SECOND_DAY
+#: Who may do what: the deploy role can deploy, and cannot make itself an administrator.
+ACCESS_CHECKS: list[Validator] = [
+    access.roles_carry_the_boundary,
+    access.roles_stay_within_the_boundary,
+    access.deploy_role_cannot_escalate,
+    access.deploy_role_can_deploy_the_stack,
+]
+VALIDATORS: list[Validator] = CLOUD_CONSTRAINTS + REVIEW_CHECKS + SECOND_DAY + ACCESS_CHECKS
 
 
 def policy_name(validator: Validator) -> str:

@@ -178,6 +178,7 @@ COMPUTED = {
         i["name"],
         {"arn": f"arn:aws:iam::{at.account}:role/{i['name']}"},
     ),
+    "aws:iam/policy:Policy": _arn("arn:aws:iam::{at.account}:policy/{i[name]}"),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": lambda i, at: _arn(
         "arn:aws:iam::{at.account}:oidc-provider/" + i["url"].removeprefix("https://")
     )(i, at),

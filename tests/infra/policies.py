@@ -8,7 +8,8 @@ what they report comes back as "URN: message" lines.
 
 from __future__ import annotations
 
-from golinks_policy import VALIDATORS, StackFacts, policy_name, stack_policies
+from golinks_policy import VALIDATORS, Stack, StackFacts, policy_name, stack_policies
+from golinks_policy.engine import stack_from_engine
 from golinks_policy.types import (
     ALARM,
     BUCKET,
@@ -105,6 +106,11 @@ def engine_resources(d: Deployment) -> list[PolicyResource]:
             resources[urn] for urn in record.dependencies if urn in resources
         )
     return list(resources.values())
+
+
+def stack_of(d: Deployment) -> Stack:
+    """The deployment as the pack's validators see it."""
+    return stack_from_engine(engine_resources(d), facts_of(d))
 
 
 def check(validator, d: Deployment) -> list[str]:

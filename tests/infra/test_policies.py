@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from golinks_policy import lifecycle
+from golinks_policy.model import as_list
 
 from . import policies
 from .conftest import STACKS
@@ -106,13 +107,40 @@ def _sts_in_its_own_region(d):
     provider.outputs.pop("sts_region")
 
 
+def _role(d, suffix: str) -> Resource:
+    return first(d, policies.ROLE, lambda r: r["name"].endswith(suffix))
+
+
+def _boundary(d) -> Resource:
+    return first(d, "aws:iam/policy:Policy", lambda p: p["name"].endswith("-role-boundary"))
+
+
+def _deploy_may(d, sid: str, *actions: str) -> None:
+    """The deploy policy allows `actions` in statement `sid`, and no longer denies them."""
+    _statement(_deploy_policy(d), index=sid)["Action"].extend(actions)
+    for statement in _deploy_policy(d).inputs["policy"]["Statement"]:
+        if statement["Effect"] == "Deny":
+            statement["Action"] = [a for a in as_list(statement["Action"]) if a not in actions]
+
+
+def _drop_statement(resource: Resource, sid: str) -> None:
+    statement = _statement(resource, index=sid)
+    resource.inputs["policy"]["Statement"].remove(statement)
+
+
 def _deploy_policy(d):
     return first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-deploy"))
 
 
-def _statement(resource: Resource, key="policy", index=0) -> dict:
+def _statement(resource: Resource, key="policy", index: int | str = 0) -> dict:
+    """Statement `index` (a position, or a Sid) of a policy, to break in place."""
     document = resource.policy_document(key)
-    mutate = document["Statement"][index]
+    statements = document["Statement"]
+    mutate = (
+        next(s for s in statements if s.get("Sid") == index)
+        if isinstance(index, str)
+        else statements[index]
+    )
     resource.inputs[key] = document  # policy_document reads dicts as they are
     return mutate
 
@@ -411,9 +439,11 @@ BREAKAGES = {
         lambda d: _statement(
             first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-publish"))
         ).update(Resource="*"),
-        lambda d: _statement(_deploy_policy(d), index=2).pop("Condition"),
-        lambda d: _statement(_deploy_policy(d), index=1).update(Resource="arn:aws:iam::*:role/*"),
-        lambda d: _statement(_deploy_policy(d), index=0).update(Resource=[]),
+        lambda d: _statement(_deploy_policy(d), index="PassOwnRoles").pop("Condition"),
+        lambda d: _statement(_deploy_policy(d), index="OwnRoles").update(
+            Resource="arn:aws:iam::*:role/*"
+        ),
+        lambda d: _statement(_deploy_policy(d), index="NeverTheRolesCiAssumes").update(Resource=[]),
         lambda d: first(d, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs.update(
             policy_arn="arn:aws:iam::aws:policy/AdministratorAccess"
         ),
@@ -459,6 +489,67 @@ def test_prod_torn_down_as_a_disposable_stack_would_be_is_clean(deployments):
     clean = deployments["prod"].broken(lambda d: _torn_down(d, lambda: None))
     assert policies.check(lifecycle.disposable_stacks_tear_down_cleanly, clean) == []
     assert policies.check(lifecycle.lasting_stacks_protect_their_data, clean) == []
+
+
+BREAKAGES |= {
+    "roles_carry_the_boundary": [
+        lambda d: _role(d, "-euw1-redirect").inputs.update(permissions_boundary=None),
+        lambda d: _role(d, "-publish").inputs.update(
+            permissions_boundary="arn:aws:iam::aws:policy/AdministratorAccess"
+        ),
+        lambda d: d.resources.remove(_boundary(d)),
+    ],
+    "roles_stay_within_the_boundary": [
+        lambda d: _statement(
+            first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-sync"))
+        ).update(Action=["kms:Decrypt"]),
+        lambda d: _statement(_boundary(d), index="OwnSecrets").update(
+            Resource="arn:aws:secretsmanager:*:*:x"
+        ),
+    ],
+    "deploy_role_cannot_escalate": [
+        lambda d: _statement(_deploy_policy(d), index="OwnRolesOnlyWithTheBoundary").pop(
+            "Condition"
+        ),
+        lambda d: (
+            _statement(_deploy_policy(d), index="OwnRolesOnlyWithTheBoundary")["Condition"].update(
+                StringLike={"iam:PermissionsBoundary": "*"}
+            )
+            or _statement(_deploy_policy(d), index="OwnRolesOnlyWithTheBoundary")["Condition"].pop(
+                "StringEquals"
+            )
+        ),
+        lambda d: _deploy_may(d, "OwnRoles", "iam:DeleteRolePermissionsBoundary"),
+        lambda d: _deploy_may(
+            d,
+            "ReadTheAdministratorsParts",
+            "iam:UpdateOpenIDConnectProviderThumbprint",
+            "iam:TagOpenIDConnectProvider",
+        ),
+        lambda d: _deploy_may(d, "ReadTheAdministratorsParts", "iam:CreatePolicyVersion"),
+        lambda d: _statement(_deploy_policy(d), index="NeverTheRolesCiAssumes").update(
+            Action=["iam:PassRole"]
+        ),
+        lambda d: _statement(_boundary(d), index="OwnSecrets").update(Action="iam:*", Resource="*"),
+        lambda d: first(
+            d,
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            lambda a: a["role"].endswith("-deploy"),
+        ).inputs.update(policy_arn="arn:aws:iam::aws:policy/AdministratorAccess"),
+    ],
+    "deploy_role_can_deploy_the_stack": [
+        # Before: the publisher was an administrator's, so a failover's new publisher policy
+        # (the index bucket moves with the primary region) was denied.
+        lambda d: _statement(_deploy_policy(d), index="NeverTheRolesCiAssumes")["Resource"].append(
+            f"arn:aws:iam::{d.account_id}:role/golinks-{d.stack}-publish"
+        ),
+        lambda d: _drop_statement(_deploy_policy(d), "PassOwnRoles"),
+        lambda d: _drop_statement(_deploy_policy(d), "ReadTheAdministratorsParts"),
+        lambda d: _statement(_deploy_policy(d), index="OwnRoles").update(
+            Resource="arn:aws:iam::*:role/x"
+        ),
+    ],
+}
 
 
 def test_every_policy_has_broken_variants():

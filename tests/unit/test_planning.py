@@ -113,23 +113,6 @@ def test_github_trust_pins_audience_and_environment_subject():
     }
 
 
-def test_the_deploy_role_manages_its_stack_roles_but_never_itself():
-    document = planning.deploy_iam_policy("111111111111", "prod")
-    deny = next(s for s in document["Statement"] if s["Effect"] == "Deny")
-    assert set(deny["Resource"]) == {
-        "arn:aws:iam::111111111111:role/golinks-prod-deploy",
-        "arn:aws:iam::111111111111:role/golinks-prod-publish",
-        "arn:aws:iam::111111111111:role/golinks-prod-preview",
-    }
-    allowed = [s for s in document["Statement"] if s["Effect"] == "Allow"]
-    assert all(s["Resource"] != "*" for s in allowed)
-    passing = next(s for s in allowed if s["Action"] == "iam:PassRole")
-    assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == [
-        "lambda.amazonaws.com",
-        "s3.amazonaws.com",
-    ]
-
-
 def test_the_publisher_may_only_write_the_index_object_and_the_directory():
     document = planning.publisher_policy("arn:aws:s3:::idx", "index/links.json")
     writes = [s for s in document["Statement"] if "s3:PutObject" in s["Action"]]
