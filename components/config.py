@@ -20,6 +20,7 @@ from components.planning import (
     GLOBAL_DATASTORE_MAX_SECONDARIES,
     LOG_RETENTION_DAYS,
     SUPPORTED_REGIONS,
+    github_repository_problem,
     secrets_extension_layer_region,
 )
 
@@ -27,7 +28,6 @@ PROJECT = "golinks"
 ENGINES = ("valkey", "redis")
 _HOSTNAME_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _NODE_TYPE_RE = re.compile(r"cache\.([a-z][a-z0-9-]*)\.([a-z0-9]+)")
-_REPOSITORY_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _HEX32_RE = re.compile(r"[0-9a-f]{32}")
 
 PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
@@ -109,6 +109,11 @@ def _matches(pattern: re.Pattern | str, message: str):
         return None if re.fullmatch(pattern, str(value)) else f"{value!r} {message}"
 
     return check
+
+
+def _github_repository(value, _values) -> str | None:
+    problem = github_repository_problem(str(value))
+    return f"{value!r} {problem}" if problem else None
 
 
 def _node_type(value, _values) -> str | None:
@@ -193,7 +198,7 @@ CHECKS = {
     "redirectCacheSeconds": _whole(0, 86400),
     "wafRateLimit": _whole(10, 2_000_000_000),
     "wafBlockedClients": _networks,
-    "githubRepository": _matches(_REPOSITORY_RE, "does not look like owner/repository"),
+    "githubRepository": _github_repository,
     "logRetentionDays": _one_of(LOG_RETENTION_DAYS),
     "functionArchive": _matches(r".+\.zip", "is not a .zip path"),
     "secretsExtensionLayerArns": _extension_layers,

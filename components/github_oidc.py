@@ -7,8 +7,10 @@
   region's static site) and invalidate the stack's CloudFront distributions; both
   trust only jobs of this repository that run in the GitHub environment named like
   the stack (`sub` = repo:<owner/repo>:environment:<stack>).
-- A read-only preview role for pull-request previews and link diffs, trusted
-  only in the environment `<stack>-preview`.
+- A preview role for pull-request previews and link diffs, trusted only in the
+  environment `<stack>-preview`: it reads the configuration of this stack's
+  resources, never their data (no object but the published index and pages, no
+  secret value, no decryption), see `preview_policy`.
 - The deploy role has AWS's PowerUserAccess (everything but IAM) plus IAM for
   this stack's own roles, each bound by the stack's role boundary (RoleBoundary).
   It cannot change itself, the preview role or the identity provider: those are
@@ -31,12 +33,12 @@ from components.planning import (
     directory_object_arns,
     github_trust_policy,
     preview_environment,
+    preview_policy,
     publisher_policy,
     resource_name,
 )
 
 POWER_USER_POLICY = "arn:aws:iam::aws:policy/PowerUserAccess"
-READ_ONLY_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 @dataclass
@@ -127,8 +129,11 @@ class GithubDeployAccess(pulumi.ComponentResource):
             assume_role_policy=trust(preview_environment(args.stack)),
             opts=child,
         )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-preview-read-only", role=preview.name, policy_arn=READ_ONLY_POLICY, opts=child
+        aws.iam.RolePolicy(
+            f"{name}-preview-read-only",
+            role=preview.id,
+            policy=json.dumps(preview_policy(args.account_id, args.stack, args.index_key)),
+            opts=child,
         )
         self.deploy_role_arn = deploy.arn
         self.publisher_role_arn = publisher.arn

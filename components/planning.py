@@ -304,6 +304,32 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 
 
+#: golinks:githubRepository: `owner/repository`, or the immutable
+#: `owner@OWNER_ID/repository@REPOSITORY_ID` that GitHub puts into the OIDC subject of
+#: repositories created, renamed or transferred since 2026-07-15, and of opted-in ones.
+GITHUB_REPOSITORY_RE = re.compile(
+    r"(?P<owner>[A-Za-z0-9][A-Za-z0-9-]{0,38})(?:@(?P<owner_id>[1-9][0-9]*))?"
+    r"/(?P<name>[A-Za-z0-9_.-]{1,100})(?:@(?P<repository_id>[1-9][0-9]*))?"
+)
+
+
+def github_repository_problem(repository: str) -> str | None:
+    """Why `repository` is not a form GitHub's OIDC subject can take (None: it is)."""
+    match = GITHUB_REPOSITORY_RE.fullmatch(repository)
+    if match is None:
+        return (
+            "is neither owner/repository nor the immutable form "
+            "owner@OWNER_ID/repository@REPOSITORY_ID (docs/delivery.md: which subject "
+            "GitHub sends)"
+        )
+    if bool(match["owner_id"]) != bool(match["repository_id"]):
+        return (
+            "has a numeric id on one side only: the immutable form carries both, "
+            "owner@OWNER_ID/repository@REPOSITORY_ID"
+        )
+    return None
+
+
 def github_subject(repository: str, environment: str) -> str:
     """The `sub` claim of a job bound to a GitHub environment."""
     return f"repo:{repository}:environment:{environment}"
@@ -381,6 +407,121 @@ def publisher_policy(
         },
         *directory,
         *invalidate,
+    )
+
+
+#: Reads of configuration, scoped to nothing narrower by AWS (or by this policy).
+PREVIEW_CONFIGURATION_READS = [
+    "sts:GetCallerIdentity",
+    "acm:DescribeCertificate",
+    "acm:ListTagsForCertificate",
+    "apigateway:GET",
+    "cloudfront:GetCachePolicy",
+    "cloudfront:GetDistribution",
+    "cloudfront:GetDistributionConfig",
+    "cloudfront:GetOriginAccessControl",
+    "cloudfront:ListTagsForResource",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:ListTagsForResource",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:ListTagsOfResource",
+    "ec2:DescribePrefixLists",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcs",
+    "elasticache:DescribeCacheClusters",
+    "elasticache:DescribeCacheSubnetGroups",
+    "elasticache:DescribeGlobalReplicationGroups",
+    "elasticache:DescribeReplicationGroups",
+    "elasticache:ListTagsForResource",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "lambda:GetFunction",
+    "lambda:GetFunctionCodeSigningConfig",
+    "lambda:GetFunctionEventInvokeConfig",
+    "lambda:GetPolicy",
+    "lambda:GetRuntimeManagementConfig",
+    "lambda:ListVersionsByFunction",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:ListTagsForResource",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "sns:GetSubscriptionAttributes",
+    "sns:GetTopicAttributes",
+    "sns:ListTagsForResource",
+    "sqs:GetQueueAttributes",
+    "sqs:ListQueueTags",
+    "wafv2:GetIPSet",
+    "wafv2:GetLoggingConfiguration",
+    "wafv2:GetWebACL",
+    "wafv2:ListTagsForResource",
+]
+#: A bucket's configuration (never its objects).
+PREVIEW_BUCKET_READS = [
+    "s3:ListBucket",
+    "s3:GetBucket*",
+    "s3:GetAccelerateConfiguration",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetReplicationConfiguration",
+]
+
+
+def preview_policy(account_id: str, stack: str, index_key: str) -> dict:
+    """What `pulumi preview` (and `--refresh`) and the link diff read, and nothing else.
+
+    Configuration of the stack's resources, never their data: no object of any
+    bucket but the published index (the link diff compares against it) and the
+    static site's public pages, no secret value, no decryption, no table item,
+    no log event, no sampled request.
+    """
+    own = resource_name(stack)
+    return _document(
+        {
+            "Sid": "ReadConfiguration",
+            "Effect": "Allow",
+            "Action": PREVIEW_CONFIGURATION_READS,
+            "Resource": "*",
+        },
+        {
+            "Sid": "ReadOwnBucketsConfiguration",
+            "Effect": "Allow",
+            "Action": PREVIEW_BUCKET_READS,
+            "Resource": f"arn:aws:s3:::{own}-*",
+        },
+        {
+            "Sid": "ReadThePublishedIndexAndPages",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectTagging"],
+            "Resource": [f"arn:aws:s3:::{own}-index-*/{index_key}", f"arn:aws:s3:::{own}-site-*/*"],
+        },
+        {
+            "Sid": "ReadOwnIam",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:GetOpenIDConnectProvider",
+            ],
+            "Resource": [
+                f"arn:aws:iam::{account_id}:role/{own}-*",
+                boundary_policy_arn(account_id, stack),
+                f"arn:aws:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}",
+            ],
+        },
     )
 
 

@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import access, cloud, edge, lifecycle, operations, review
+from . import access, cloud, edge, lifecycle, operations, preview, review
 from .engine import facts_from_config, stack_from_engine
 from .model import Resource, Stack, StackFacts, split_violation
 
@@ -65,6 +65,7 @@ ACCESS_CHECKS: list[Validator] = [
     access.roles_stay_within_the_boundary,
     access.deploy_role_cannot_escalate,
     access.deploy_role_can_deploy_the_stack,
+    preview.preview_role_reads_only_configuration,
 ]
 VALIDATORS: list[Validator] = CLOUD_CONSTRAINTS + REVIEW_CHECKS + SECOND_DAY + ACCESS_CHECKS
 

@@ -23,7 +23,6 @@ from .types import (
 EDGE_REGION = "us-east-1"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
-READ_ONLY_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 def github_subject(repository: str, environment: str) -> str:
@@ -264,7 +263,6 @@ def github_oidc_subjects_pinned(d: Stack) -> list[str]:
     attached: dict[str, set[str]] = {}
     for attachment in d.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
         attached.setdefault(attachment["role"], set()).add(attachment["policy_arn"])
-    inline = {policy["role"] for policy in d.of_type(ROLE_POLICY)}
     for role in d.of_type(ROLE):
         for statement in role.policy_document("assume_role_policy")["Statement"]:
             if "Federated" not in statement.get("Principal", {}):
@@ -283,7 +281,9 @@ def github_oidc_subjects_pinned(d: Stack) -> list[str]:
                     violation(role, f"subject {subject!r} is not one of {sorted(allowed)}")
                 )
             elif allowed[subject] == "read-only preview" and (
-                attached.get(role["name"]) != {READ_ONLY_POLICY} or role["name"] in inline
+                attached.get(role["name"]) or role["name"] != f"golinks-{d.stack}-preview"
             ):
+                # Its own inline policy is held to reading configuration only
+                # (preview_role_reads_only_configuration); a managed one cannot be.
                 violations.append(violation(role, "pull-request previews may only read"))
     return violations

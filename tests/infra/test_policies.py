@@ -56,6 +56,19 @@ def added(d: Deployment, type_: str, **inputs) -> None:
     )
 
 
+def _preview_takes(d, policy_arn: str) -> None:
+    added(
+        d,
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        role=f"golinks-{d.stack}-preview",
+        policy_arn=policy_arn,
+    )
+
+
+def _preview_policy(d) -> Resource:
+    return first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-preview"))
+
+
 def _api_origin(d):
     dist = first(d, policies.DISTRIBUTION)
     return next(o for o in dist["origins"] if o["origin_id"] == "api")
@@ -374,11 +387,13 @@ BREAKAGES = {
         lambda d: first(d, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs.update(
             client_id_lists=["sts.amazonaws.com", "any"]
         ),
-        lambda d: first(
-            d,
-            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-            lambda a: a["role"].endswith("-preview"),
-        ).inputs.update(policy_arn="arn:aws:iam::aws:policy/PowerUserAccess"),
+        lambda d: _preview_takes(d, "arn:aws:iam::aws:policy/PowerUserAccess"),
+        # The stack names the repository in one subject form, the trust uses the other.
+        lambda d: _statement(
+            first(d, policies.ROLE, lambda r: r["name"].endswith("-deploy")), "assume_role_policy"
+        )["Condition"]["StringEquals"].update(
+            {"token.actions.githubusercontent.com:sub": "repo:example@1/golinks@2:environment:prod"}
+        ),
     ],
     "cache_encrypted_and_authenticated": [
         lambda d: first(d, policies.REPLICATION_GROUP).inputs.update(
@@ -450,6 +465,12 @@ BREAKAGES = {
         lambda d: _statement(
             first(d, policies.ROLE_POLICY, lambda p: p["role"].endswith("-sync"))
         ).update(Action="iam:PassRole", Resource="*"),
+        lambda d: _statement(_preview_policy(d), index="ReadConfiguration")["Action"].append(
+            "s3:GetObject"
+        ),
+        lambda d: _statement(_preview_policy(d), index="ReadConfiguration")["Action"].append(
+            "dynamodb:Get*"
+        ),
     ],
     "datastore_survives_refresh_and_resize": [
         lambda d: setattr(first(d, policies.GLOBAL_GROUP), "ignore_changes", ()),
@@ -536,6 +557,22 @@ BREAKAGES |= {
             "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
             lambda a: a["role"].endswith("-deploy"),
         ).inputs.update(policy_arn="arn:aws:iam::aws:policy/AdministratorAccess"),
+    ],
+    "preview_role_reads_only_configuration": [
+        lambda d: _preview_takes(d, "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        lambda d: _statement(_preview_policy(d), index="ReadConfiguration")["Action"].append(
+            "secretsmanager:GetSecretValue"
+        ),
+        lambda d: _statement(_preview_policy(d), index="ReadThePublishedIndexAndPages").update(
+            Resource="arn:aws:s3:::*/*"
+        ),
+        lambda d: _statement(_preview_policy(d), index="ReadConfiguration")["Action"].remove(
+            "ec2:DescribeVpcs"
+        ),
+        lambda d: _statement(_preview_policy(d), index="ReadOwnBucketsConfiguration").update(
+            Resource="arn:aws:s3:::golinks-other-*"
+        ),
+        lambda d: added(d, "aws:ec2/instance:Instance", instance_type="t3.micro"),
     ],
     "deploy_role_can_deploy_the_stack": [
         # Before: the publisher was an administrator's, so a failover's new publisher policy

@@ -21,7 +21,7 @@ from components import planning
 
 from .conftest import STACKS
 from .harness import REPO, Deployment, camel_keys, stack_config
-from .policies import DISTRIBUTION, ROLE
+from .policies import DISTRIBUTION
 
 MANDATORY = 1  # analyzer.proto EnforcementLevel
 
@@ -103,20 +103,15 @@ def test_the_pack_passes_prod_and_names_a_broken_resource(analyzer, deployments)
     healthy = analyzer.AnalyzeStack(request(deployments["prod"]))
     assert [(d.policyName, d.message) for d in healthy.diagnostics] == []
 
-    def overprivileged_preview(d):
-        role = next(r for r in d.of_type(ROLE) if r["name"].endswith("-preview"))
-        attachment = next(
-            a
-            for a in d.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-            if a["role"] == role["name"]
-        )
-        attachment.inputs["policy_arn"] = "arn:aws:iam::aws:policy/PowerUserAccess"
+    def any_audience(d):
+        provider = d.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")[0]
+        provider.inputs["client_id_lists"] = ["sts.amazonaws.com", "any"]
 
-    broken = analyzer.AnalyzeStack(request(deployments["prod"].broken(overprivileged_preview)))
+    broken = analyzer.AnalyzeStack(request(deployments["prod"].broken(any_audience)))
     assert [(d.policyName, d.enforcementLevel) for d in broken.diagnostics] == [
         ("github-oidc-subjects-pinned", MANDATORY)
     ]
-    assert broken.diagnostics[0].urn.endswith("::github-preview")
+    assert broken.diagnostics[0].urn.endswith("::github-github")
 
 
 def test_a_value_unknown_during_preview_defers_the_policy_instead_of_failing_it(

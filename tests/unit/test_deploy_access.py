@@ -7,7 +7,7 @@ AWS's PowerUserAccess, the deploy role's managed policy.
 from __future__ import annotations
 
 import pytest
-from golinks_policy import access
+from golinks_policy import access, preview
 from golinks_policy.iam import POWER_USER_ACCESS, Decision, Request, allowed, evaluate
 from golinks_policy.model import Stack, StackFacts
 
@@ -89,3 +89,22 @@ def test_roles_are_passed_only_to_the_services_that_use_them():
     assert not deploy_may(
         "iam:PassRole", deploy_role, **{"iam:PassedToService": "lambda.amazonaws.com"}
     )
+
+
+PREVIEW = [planning.preview_policy(ACCOUNT, "prod", "index/links.json")]
+INDEX = f"arn:aws:s3:::golinks-prod-index-eu-west-1-{ACCOUNT}"
+
+
+@pytest.mark.parametrize("request_", preview.forbidden_reads(STACK), ids=str)
+def test_the_preview_role_reads_no_data_and_changes_nothing(request_):
+    assert not allowed(request_, PREVIEW)
+
+
+def test_the_preview_role_reads_configuration_and_the_published_index():
+    secret = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:golinks-prod/service-AbCdEf"
+    assert allowed(Request("secretsmanager:DescribeSecret", secret), PREVIEW)
+    assert not allowed(Request("secretsmanager:GetSecretValue", secret), PREVIEW)
+    assert allowed(Request("s3:GetObject", f"{INDEX}/index/links.json"), PREVIEW)  # link diff
+    assert allowed(Request("s3:GetBucketVersioning", INDEX), PREVIEW)
+    assert not allowed(Request("s3:GetBucketVersioning", "arn:aws:s3:::someone-else"), PREVIEW)
+    assert allowed(Request("elasticache:DescribeGlobalReplicationGroups", "*"), PREVIEW)

@@ -128,3 +128,32 @@ def test_missing_required_keys_and_account_are_all_reported():
     text = str(refused.value)
     for key in (*REQUIRED, "aws:allowedAccountIds"):
         assert key in text
+
+
+@pytest.mark.parametrize(
+    "repository",
+    ["example/golinks", "example@1234/golinks@5678", "Ex-ample/go.links_2", "o@9/r@1"],
+)
+def test_both_oidc_subject_forms_of_a_repository_are_accepted(repository):
+    config = parse("prod", {**REQUIRED, "githubRepository": repository}, ["111111111111"])
+    assert config.github_repository == repository
+
+
+@pytest.mark.parametrize(
+    ("repository", "message"),
+    [
+        ("golinks", "is neither owner/repository nor the immutable form"),
+        ("example/golinks:environment:prod", "is neither owner/repository"),
+        ("repo:example/golinks", "is neither owner/repository"),
+        ("example@/golinks@", "is neither owner/repository"),
+        ("example@12a/golinks@34", "is neither owner/repository"),
+        ("-example/golinks", "is neither owner/repository"),
+        ("example@1234/golinks", "has a numeric id on one side only"),
+        ("example/golinks@5678", "has a numeric id on one side only"),
+    ],
+)
+def test_a_repository_in_neither_form_is_refused_with_the_forms_named(repository, message):
+    with pytest.raises(ConfigError) as refused:
+        parse("prod", {**REQUIRED, "githubRepository": repository}, ["111111111111"])
+    assert f"golinks:githubRepository: {repository!r} {message}" in str(refused.value)
+    assert "owner@OWNER_ID/repository@REPOSITORY_ID" in str(refused.value)
