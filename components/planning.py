@@ -181,6 +181,18 @@ def service_trust_policy(service: str) -> dict:
     )
 
 
+#: A function in a VPC manages its network interfaces (no resource-level permissions).
+VPC_NETWORK_INTERFACE_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+#: X-Ray's trace ingestion (no resource ARN either).
+TRACING_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
 def function_policy(
     *,
     log_group_arn: str,
@@ -230,20 +242,14 @@ def function_policy(
             # resource-level permissions for these actions, so Resource must be "*".
             "Sid": "VpcNetworkInterfaces",
             "Effect": "Allow",
-            "Action": [
-                "ec2:CreateNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-            ],
+            "Action": VPC_NETWORK_INTERFACE_ACTIONS,
             "Resource": "*",
         },
         {
             # X-Ray's trace-ingestion actions take no resource ARN either.
             "Sid": "Tracing",
             "Effect": "Allow",
-            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Action": TRACING_ACTIONS,
             "Resource": "*",
         },
         *failures,
@@ -554,15 +560,7 @@ def role_boundary_policy(account_id: str, stack: str) -> dict:
         {
             "Sid": "VpcNetworkInterfacesAndTracing",
             "Effect": "Allow",
-            "Action": [
-                "ec2:CreateNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-                "xray:PutTraceSegments",
-                "xray:PutTelemetryRecords",
-            ],
+            "Action": [*VPC_NETWORK_INTERFACE_ACTIONS, *TRACING_ACTIONS],
             "Resource": "*",
         },
         {

@@ -29,6 +29,9 @@ def deploy_may(action: str, resource: str, **context) -> bool:
 def test_the_pack_and_the_program_name_the_same_boundary():
     assert access.boundary_arn(STACK) == BOUNDARY_ARN
     assert access.administered_roles("prod") == set(planning.administered_role_names("prod"))
+    # The pack cannot import the program: the calls that carry a role's boundary are
+    # written in both, and must agree.
+    assert set(planning.BOUNDED_ROLE_ACTIONS) == access.BOUNDED_ROLE_CALLS
 
 
 def test_create_golinks_prod_x_with_star_and_assume_it_gains_nothing_beyond_the_boundary():
