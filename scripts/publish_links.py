@@ -73,7 +73,7 @@ def parse_target(parser: argparse.ArgumentParser, args) -> Target:
         return Target(
             location=S3Location.parse(outputs["index_s3_uri"]),
             static_buckets=[facts["static_bucket"] for facts in regions.values()],
-            distributions={region: facts["distribution_id"] for region, facts in regions.items()},
+            distributions=distribution_ids(regions),
             urls=urls_from_stack_outputs(args.stack_outputs),
             headers=parse_headers(args.header),
             timeout=args.timeout,
@@ -81,6 +81,17 @@ def parse_target(parser: argparse.ArgumentParser, args) -> Target:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         parser.error(f"--stack-outputs/--header: {exc}")
+
+
+def distribution_ids(regions: dict) -> dict[str, str]:
+    """Each region's CloudFront distribution ID from the stack outputs' `regions`."""
+    missing = [region for region, facts in regions.items() if not facts.get("distribution_id")]
+    if missing:
+        raise ValueError(
+            f"no distribution_id for {', '.join(missing)}: these outputs predate CDN "
+            "invalidation; run `pulumi up` for the stack, then publish"
+        )
+    return {region: facts["distribution_id"] for region, facts in regions.items()}
 
 
 def publish(

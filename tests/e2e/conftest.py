@@ -79,15 +79,20 @@ def assert_every_link_resolves(stack: LocalStack) -> dict[str, set[str]]:
     return served
 
 
-def publish(stack, links_dir, tmp_path, *extra: str) -> subprocess.CompletedProcess:
+def publish(stack, links_dir, tmp_path, *extra: str, **options) -> subprocess.CompletedProcess:
     """CI's publish step (scripts/publish_links.py) against the local stack, as CI runs it."""
-    return run_publisher(stack, tmp_path, "scripts.publish_links", str(links_dir), *extra)
+    return run_publisher(
+        stack, tmp_path, "scripts.publish_links", str(links_dir), *extra, **options
+    )
 
 
-def run_publisher(stack, tmp_path, module: str, *args: str) -> subprocess.CompletedProcess:
-    """`python -m MODULE ARGS` as CI's publisher runs it: the stack's outputs, waiting."""
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(stack.endpoints.stack_outputs()))
+def run_publisher(
+    stack, tmp_path, module: str, *args: str, env=None, outputs=None
+) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` as CI's publisher runs it: the stack's outputs (or `outputs`),
+    waiting; `env` adds to its environment."""
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(json.dumps(outputs or stack.endpoints.stack_outputs()))
     return subprocess.run(
         [
             sys.executable,
@@ -95,7 +100,7 @@ def run_publisher(stack, tmp_path, module: str, *args: str) -> subprocess.Comple
             *module.split(),
             *args,
             "--stack-outputs",
-            str(outputs),
+            str(outputs_file),
             "--header",
             f"x-origin-verify: {stack.origin_verify}",
             "--interval",
@@ -106,5 +111,10 @@ def run_publisher(stack, tmp_path, module: str, *args: str) -> subprocess.Comple
         cwd=REPO,
         timeout=90,
         check=False,
-        env={**os.environ, **stack.endpoints.publisher_env(), "PYTHONPATH": str(REPO)},
+        env={
+            **os.environ,
+            **stack.endpoints.publisher_env(),
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        },
     )

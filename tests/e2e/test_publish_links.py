@@ -104,3 +104,24 @@ def test_rollback_republishes_an_earlier_version_everywhere_and_waits(stack, tmp
     latest, before, _ = history(location, 3, local_s3_client(stack.s3_server.endpoint))
     assert (latest.version, latest.commit, latest.rollback_from) == (good, "1" * 40, bad)
     assert latest.current and (before.version, before.current) == (bad, False)
+
+
+def test_a_cdn_that_cannot_invalidate_fails_the_job_with_a_report(stack, tmp_path):
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "a.yaml").write_text("cdn/down: https://example.com/cdn\n")
+    dead_api = {"AWS_ENDPOINT_URL_CLOUDFRONT": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    result = publish(stack, links, tmp_path, "--timeout", "3", env=dead_api)
+    assert result.returncode == 1
+    assert "serving" in result.stdout  # every region caught up: only the CDN failed
+    assert result.stdout.count("NOT COMPLETED") == len(stack.topology.regions)
+
+
+def test_outputs_without_distribution_ids_are_refused_before_uploading(stack, tmp_path):
+    outputs = stack.endpoints.stack_outputs()
+    for facts in outputs["regions"].values():
+        facts.pop("distribution_id")
+    before = object_versions(stack)
+    result = publish(stack, REPO / "links", tmp_path, outputs=outputs)
+    assert result.returncode == 2 and "no distribution_id for eu-west-1" in result.stderr
+    assert object_versions(stack) == before
