@@ -3,7 +3,9 @@
 One CreateInvalidation per distribution (all paths in one batch), then
 GetInvalidation is polled until each reports `Completed`: only then does every
 edge location answer from the origin. A distribution that already has as many
-invalidations in progress as CloudFront allows is retried until the deadline.
+invalidations in progress as CloudFront allows, a throttled call or a network
+error is retried until the deadline; a refusal (no such distribution, access
+denied) is final for that distribution.
 The client is boto3's (`AWS_ENDPOINT_URL_CLOUDFRONT` points it elsewhere, e.g.
 at the local edge).
 """
@@ -29,6 +31,7 @@ class DistributionState:
     status: str | None = None
     completed_after: float | None = None
     error: str | None = None
+    refused: bool = False
 
     @property
     def completed(self) -> bool:
@@ -67,17 +70,17 @@ def invalidate_everywhere(
     deadline = started + timeout
     while True:
         for state in states:
-            if state.completed:
+            if state.completed or state.refused:
                 continue
             try:
                 _advance(client, state, paths, f"{reference}-{secrets.token_hex(4)}")
             except (BotoCoreError, ClientError) as exc:
-                state.error = str(exc)
+                state.error, state.refused = str(exc), _is_refusal(exc)
                 continue
             state.error = None
             if state.status and state.status.lower() == "completed":
                 state.completed_after = clock() - started
-        if all(s.completed for s in states) or clock() >= deadline:
+        if all(s.completed or s.refused for s in states) or clock() >= deadline:
             return states
         sleep(min(interval, max(0.0, deadline - clock())))
 
@@ -103,6 +106,15 @@ def _advance(client, state: DistributionState, paths: tuple[str, ...], caller_re
         )
     invalidation = response["Invalidation"]
     state.invalidation_id, state.status = invalidation["Id"], invalidation["Status"]
+
+
+def _is_refusal(exc: Exception) -> bool:
+    """A client error that asking again will not change (throttling aside)."""
+    if not isinstance(exc, ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    code = exc.response.get("Error", {}).get("Code", "")
+    return 400 <= status < 500 and status != 429 and "Throttl" not in code
 
 
 def report(states: list[DistributionState], paths: tuple[str, ...]) -> str:
