@@ -17,7 +17,7 @@ from functions.links.source import load_links
 from functions.pages import PLACEHOLDER_URL, new_link_url, not_found_page
 from functions.redirect import handler
 
-from .conftest import http_event
+from .conftest import clear_function_caches, http_event
 
 REPOSITORY_URL = "https://github.com/example/golinks"
 PAGE_TAGS = {"html", "head", "meta", "title", "link", "body", "main", "p", "a", "h1", "code"}
@@ -57,14 +57,10 @@ def get(path: str, method: str = "GET") -> dict:
 
 
 @pytest.fixture
-def with_repository(serving, configure):
-    _, replica, bucket, _ = serving
-    configure(
-        REDIS_URL=replica.url,
-        AWS_REGION="us-west-2",
-        LINK_INDEX_BUCKET=bucket,
-        LINKS_REPOSITORY_URL=REPOSITORY_URL,
-    )
+def with_repository(serving, monkeypatch):
+    """The serving container, configured with the stack's repository."""
+    monkeypatch.setenv("LINKS_REPOSITORY_URL", REPOSITORY_URL)
+    clear_function_caches()
 
 
 def created_link_file(create_url: str, tmp_path: Path) -> tuple[str, list]:
