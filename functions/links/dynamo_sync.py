@@ -378,14 +378,21 @@ def _write_request(slug: str, entries: tuple[Entry, ...], generation: int) -> di
 
 
 def _write_batch(table: LinkTable, batch: list[dict]) -> int:
-    pending, delay = {table.name: batch}, 0.05
-    while pending:
-        answer = table.primary.client.batch_write_item(RequestItems=pending)
-        pending = answer.get("UnprocessedItems") or {}
-        if pending:  # throttled: back off as DynamoDB asks
+    _until_processed(table.primary.client.batch_write_item, {table.name: batch}, "UnprocessedItems")
+    return len(batch)
+
+
+def _until_processed(call, request: dict, leftover: str, on_answer=None) -> None:
+    """Send a batch request until DynamoDB has processed all of it, backing off as it asks."""
+    delay = 0.05
+    while request:
+        answer = call(RequestItems=request)
+        if on_answer:
+            on_answer(answer)
+        request = answer.get(leftover) or {}
+        if request:  # throttled
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
-    return len(batch)
 
 
 def _flip(
@@ -421,21 +428,37 @@ def _flip(
 
 
 def _generations(table: LinkTable, replica: Replica, slugs: list[str]) -> dict[str, int]:
-    """The generation that last wrote each slug's item in `replica` (absent items left out)."""
+    """The generation that last wrote each slug's item in `replica` (absent items left out).
+
+    Batches are read in parallel: against DynamoDB each is a network round trip,
+    and a first load reads back every item in every region.
+    """
+    batches = [slugs[i : i + READ_BATCH] for i in range(0, len(slugs), READ_BATCH)]
     found: dict[str, int] = {}
-    for start in range(0, len(slugs), READ_BATCH):
-        request = {
-            table.name: {
-                "Keys": [{KEY: {"S": slug}} for slug in slugs[start : start + READ_BATCH]],
-                "ConsistentRead": True,
-                "ProjectionExpression": f"{KEY}, {WRITTEN}",
-            }
+    if len(batches) == 1:
+        found.update(_read_back(table, replica, batches[0]))
+    elif batches:
+        with ThreadPoolExecutor(WRITERS) as pool:
+            for part in pool.map(lambda batch: _read_back(table, replica, batch), batches):
+                found.update(part)
+    return found
+
+
+def _read_back(table: LinkTable, replica: Replica, slugs: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    request = {
+        table.name: {
+            "Keys": [{KEY: {"S": slug}} for slug in slugs],
+            "ConsistentRead": True,
+            "ProjectionExpression": f"{KEY}, {WRITTEN}",
         }
-        while request:
-            answer = replica.client.batch_get_item(RequestItems=request)
-            for item in answer["Responses"].get(table.name, []):
-                found[item[KEY]["S"]] = int(item[WRITTEN]["N"])
-            request = answer.get("UnprocessedKeys") or {}
+    }
+
+    def record(answer: dict) -> None:
+        for item in answer["Responses"].get(table.name, []):
+            found[item[KEY]["S"]] = int(item[WRITTEN]["N"])
+
+    _until_processed(replica.client.batch_get_item, request, "UnprocessedKeys", record)
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functions.links import dynamo_sync
 from functions.links.dynamo_items import Entry, format_entries, parse_entries, value_at
 from functions.links.dynamo_sync import TableState, plan_sync
 from functions.links.index import build_index
@@ -103,3 +104,23 @@ def test_entries_round_trip_and_answer_by_generation():
         "301 q 0 https://b/?x=1",
         "301 q 0 https://b/?x=1",
     ]
+
+
+def test_batches_are_resent_until_dynamodb_has_processed_them(monkeypatch):
+    sent, pauses = [], []
+    answers = [
+        {"Responses": {"t": [1]}, "UnprocessedKeys": {"t": {"Keys": ["b"]}}},
+        {"Responses": {"t": [2]}, "UnprocessedKeys": {}},
+    ]
+
+    def batch_get_item(RequestItems):
+        sent.append(RequestItems)
+        return answers[len(sent) - 1]
+
+    monkeypatch.setattr(dynamo_sync.time, "sleep", pauses.append)
+    seen = []
+    dynamo_sync._until_processed(
+        batch_get_item, {"t": {"Keys": ["a", "b"]}}, "UnprocessedKeys", seen.append
+    )
+    assert sent == [{"t": {"Keys": ["a", "b"]}}, {"t": {"Keys": ["b"]}}]
+    assert seen == answers and pauses == [0.05]
