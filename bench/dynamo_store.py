@@ -56,6 +56,7 @@ REGION = "eu-west-1"
 REQUESTS = 4000
 BLOCK = 200
 SYNC_LINKS = 100_000
+SYNC_ROUNDS = 3
 COLD_VARIANTS = {
     "DynamoDB, lean reader (this service)": "bench.reference_apps.dynamodb_lean",
     "DynamoDB, boto3": "bench.reference_apps.dynamodb_boto3",
@@ -188,19 +189,27 @@ def sync(client, server: RedisServer, tmp: Path) -> None:
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
-    reference_table = _table(client)
-    started = time.perf_counter()
-    with resource.Table(reference_table.name).batch_writer() as writer:
-        for link in index.links:  # the same item a sync writes: key, entries, generation
-            writer.put_item(Item={"pk": link.slug, "e": f"1 - {link.url}", "w": 1})
-    reference = time.perf_counter() - started
-    ours = _table(client)
-    full = sync_table(ours, index, **FAST_FLIP)
+    reference_times, full_times = [], []
+    for _ in range(SYNC_ROUNDS):  # interleaved, each into a fresh table
+        reference_table = _table(client)
+        started = time.perf_counter()
+        with resource.Table(reference_table.name).batch_writer() as writer:
+            for link in index.links:  # the same item a sync writes: key, entries, generation
+                writer.put_item(Item={"pk": link.slug, "e": f"1 - {link.url}", "w": 1})
+        reference_times.append(time.perf_counter() - started)
+        client.delete_table(TableName=reference_table.name)
+        ours = _table(client)
+        full = sync_table(ours, index, **FAST_FLIP)
+        full_times.append(full.seconds)
+    reference, full_seconds = statistics.median(reference_times), statistics.median(full_times)
     changed = build_index(one_percent_change(links, rng))
     change = sync_table(ours, changed, **FAST_FLIP)
     redis_full, redis_change, pipe = _redis_sync(server, links, index, changed, tmp)
     plan = change.plan
-    print(f"\nSync, {SYNC_LINKS:,} links (scaled from 1,000,000, see the suite's notes)")
+    print(
+        f"\nSync, {SYNC_LINKS:,} links (scaled from 1,000,000, see the suite's notes; "
+        f"full loads: median of {SYNC_ROUNDS} interleaved rounds)"
+    )
     print(
         table(
             ["store", "measure", "seconds", "ratio", "written"],
@@ -215,8 +224,8 @@ def sync(client, server: RedisServer, tmp: Path) -> None:
                 [
                     "DynamoDB (moto)",
                     "full sync into an empty table",
-                    f"{full.seconds:.1f}",
-                    f"{full.seconds / reference:.2f}",
+                    f"{full_seconds:.1f}",
+                    f"{full_seconds / reference:.2f}",
                     f"{full.plan.written_items:,} (+ every item read back)",
                 ],
                 [
@@ -244,6 +253,11 @@ def sync(client, server: RedisServer, tmp: Path) -> None:
                 ],
             ],
         )
+    )
+
+    print(
+        "Redis at this scale is mostly fixed costs; its million-link figures are the "
+        "link_sync suite's."
     )
 
 
