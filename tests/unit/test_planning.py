@@ -38,7 +38,7 @@ def test_regional_hostnames_and_static_paths():
 
 
 def test_an_extension_layer_arn_names_its_region_and_must_be_aws_s_arm64_layer():
-    layer = "layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:96"
+    layer = "layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:101"
     arn = f"arn:aws:lambda:eu-west-1:015030872274:{layer}"
     assert planning.secrets_extension_layer_region(arn) == "eu-west-1"
     assert set(planning.SUPPORTED_REGIONS) >= {"eu-west-1", "us-west-2", "ap-southeast-1"}
@@ -46,7 +46,7 @@ def test_an_extension_layer_arn_names_its_region_and_must_be_aws_s_arm64_layer()
         (f"arn:aws:lambda:eu-west-1:111111111111:{layer}", "from account 015030872274"),
         (f"arn:aws:lambda:sa-east-1:015030872274:{layer}", "region not supported"),
         (arn.replace("-Arm64", ""), "is not an ARN of the"),
-        (arn.removesuffix(":96"), "is not an ARN of the"),
+        (arn.removesuffix(":101"), "is not an ARN of the"),
     ):
         with pytest.raises(ValueError, match=reason):
             planning.secrets_extension_layer_region(wrong)
