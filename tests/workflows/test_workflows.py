@@ -276,8 +276,15 @@ def test_with_a_region_down_the_failover_updates_only_around_it():
     assert plan < up
     assert steps[plan]["if"] == "${{ !inputs.dry-run && inputs.region-down != 'none' }}"
     assert '--json-file "$RUNNER_TEMP/preview.json"' in steps[plan]["run"]
+    # The runbook's inputs: the preview, and the exported state (every provider's region).
+    assert (
+        'pulumi stack export --stack "$PULUMI_STACK" > "$RUNNER_TEMP/state.json"'
+        in (steps[plan]["run"])
+    )
     assert re.search(
-        r'--unreachable "\$REGION_DOWN" \\\s+> "\$RUNNER_TEMP/targets.txt"', steps[plan]["run"]
+        r'--preview "\$RUNNER_TEMP/preview.json" --state "\$RUNNER_TEMP/state.json" \\\s+'
+        r'--unreachable "\$REGION_DOWN" > "\$RUNNER_TEMP/targets.txt"',
+        steps[plan]["run"],
     )
     assert 'targeted=(--target-file "$RUNNER_TEMP/targets.txt")' in steps[up]["run"]
     for step in (steps[plan], steps[up]):
