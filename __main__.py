@@ -1,9 +1,11 @@
-"""The short-link service: every region's stack of parts, steered by Cloudflare.
+"""The short-link service: every region's stack of parts, steered by Cloudflare or Route 53.
 
 One stack per environment (dev, staging, prod), each in its own AWS account.
 Reading order: configuration, providers, the regional foundations (networks,
-secrets, the Global Datastore, the index buckets), the regional APIs, the
-edge (WAF, certificate, one CloudFront per region), then Cloudflare and CI access.
+secrets, the Global Datastore, the index buckets), the regional APIs, then the
+traffic router: with `route53`, one CloudFront with a Lambda@Edge router and
+Route 53 latency records with health checks; with `cloudflare`, the edge (WAF,
+certificate, one CloudFront per region) and Cloudflare's load balancer. Then CI access.
 """
 
 from pathlib import Path
@@ -18,7 +20,9 @@ from components.edge_distribution import EdgeDistribution, EdgeDistributionArgs
 from components.edge_security import EDGE_SECRET_HEADER, EdgeSecurity, EdgeSecurityArgs
 from components.github_oidc import GithubDeployAccess, GithubDeployAccessArgs
 from components.global_cache import CacheMember, GlobalCache, GlobalCacheArgs
+from components.global_edge import GlobalEdge, GlobalEdgeArgs
 from components.index_buckets import LinkIndexBuckets, LinkIndexBucketsArgs
+from components.latency_routing import LatencyRouting, LatencyRoutingArgs
 from components.planning import (
     bucket_name,
     cache_member_id,
@@ -34,8 +38,10 @@ from components.regional_api import RegionalApi, RegionalApiArgs
 from components.regional_network import RegionalNetwork, RegionalNetworkArgs
 from components.role_boundary import RoleBoundary, RoleBoundaryArgs
 from components.service_secret import ServiceSecrets, ServiceSecretsArgs
+from functions.edge_router import regional_origin, routing_name
 from functions.links.index import build_index
 from functions.links.source import load_links
+from lambda_package import edge_archive_path
 
 REPO = Path(__file__).resolve().parent
 config = stack_config.load()
@@ -45,6 +51,9 @@ archive_path = REPO / config.function_archive
 if not archive_path.is_file():
     raise pulumi.RunError(f"{config.function_archive} is missing: run `make package` first")
 archive = pulumi.FileArchive(str(archive_path))
+router_archive_path = edge_archive_path(archive_path)
+if config.traffic_router == "route53" and not router_archive_path.is_file():
+    raise pulumi.RunError(f"{router_archive_path} is missing: run `make package` first")
 
 providers = make_providers(config)
 # Every role the deploy role may create or edit carries this boundary (IAM is global: us-east-1).
@@ -154,60 +163,124 @@ apis = {
     for region in config.regions
 }
 
-edge_security = EdgeSecurity(
-    "edge-security",
-    EdgeSecurityArgs(
-        name=resource_name(config.stack),
-        domain=config.domain,
-        cloudflare_zone_id=config.cloudflare_zone_id,
-        edge_provider=providers.edge,
-        cloudflare_provider=providers.cloudflare,
-        cloudflare_ranges=cloudflare_ranges.load(),
-        rate_limit=config.waf_rate_limit,
-        blocked_clients=list(config.waf_blocked_clients),
-        log_retention_days=config.log_retention_days,
-    ),
-)
-edges = {
-    region: EdgeDistribution(
-        f"edge-{region}",
-        EdgeDistributionArgs(
-            name=regional(region),
-            hostname=regional_hostname(region, config.domain),
-            static_bucket_name=bucket_name(config.stack, "site", region, config.account_id),
+if config.traffic_router == "route53":
+    routing = routing_name(config.domain)
+    # Primary first: the order the router fails over in, and the static site's origins.
+    serving_order = sorted(config.regions, key=lambda r: r != config.primary_region)
+    edge = GlobalEdge(
+        "edge",
+        GlobalEdgeArgs(
+            name=resource_name(config.stack),
+            domain=config.domain,
+            zone_id=config.route53_zone_id,
+            regions=serving_order,
+            routing_name=routing,
+            static_bucket_names={
+                region: bucket_name(config.stack, "site", region, config.account_id)
+                for region in serving_order
+            },
             static_site=REPO / "static-site",
-            api_endpoint=apis[region].api_endpoint,
             origin_verify=secrets.origin_verify,
-            web_acl_arn=edge_security.web_acl_arn,
-            certificate_arn=edge_security.certificate_arn,
-            cloudflare_zone_id=config.cloudflare_zone_id,
-            region_provider=providers.regions[region],
+            router_archive=pulumi.FileArchive(str(router_archive_path)),
             edge_provider=providers.edge,
-            cloudflare_provider=providers.cloudflare,
+            region_providers=providers.regions,
+            permissions_boundary=role_boundary.arn,
+            rate_limit=config.waf_rate_limit,
             max_redirect_ttl=max(config.redirect_cache_seconds, 60),
             disposable=config.disposable,
-            noncurrent_version_days=config.noncurrent_version_days,
         ),
     )
-    for region in config.regions
-}
+    routing_records = LatencyRouting(
+        "origin-routing",
+        LatencyRoutingArgs(
+            name=resource_name(config.stack),
+            zone_id=config.route53_zone_id,
+            routing_name=routing,
+            api_ids={region: apis[region].api_id for region in config.regions},
+            region_providers=providers.regions,
+            edge_provider=providers.edge,
+            alarm_email=config.alarm_email,
+            interval_seconds=config.health_check_interval_seconds,
+            failure_threshold=config.health_check_failure_threshold,
+            record_ttl=config.origin_record_ttl,
+        ),
+    )
+    distribution_arns = [edge.distribution_arn]
+    static_bucket_arns = edge.static_bucket_arns
+    regional_edges = {
+        region: {
+            "hostname": regional_origin(region, routing),
+            "distribution_domain": edge.domain_name,
+            "distribution_id": edge.distribution_id,
+        }
+        for region in config.regions
+    }
+else:
+    edge_security = EdgeSecurity(
+        "edge-security",
+        EdgeSecurityArgs(
+            name=resource_name(config.stack),
+            domain=config.domain,
+            cloudflare_zone_id=config.cloudflare_zone_id,
+            edge_provider=providers.edge,
+            cloudflare_provider=providers.cloudflare,
+            cloudflare_ranges=cloudflare_ranges.load(),
+            rate_limit=config.waf_rate_limit,
+            blocked_clients=list(config.waf_blocked_clients),
+            log_retention_days=config.log_retention_days,
+        ),
+    )
+    edges = {
+        region: EdgeDistribution(
+            f"edge-{region}",
+            EdgeDistributionArgs(
+                name=regional(region),
+                hostname=regional_hostname(region, config.domain),
+                static_bucket_name=bucket_name(config.stack, "site", region, config.account_id),
+                static_site=REPO / "static-site",
+                api_endpoint=apis[region].api_endpoint,
+                origin_verify=secrets.origin_verify,
+                web_acl_arn=edge_security.web_acl_arn,
+                certificate_arn=edge_security.certificate_arn,
+                cloudflare_zone_id=config.cloudflare_zone_id,
+                region_provider=providers.regions[region],
+                edge_provider=providers.edge,
+                cloudflare_provider=providers.cloudflare,
+                max_redirect_ttl=max(config.redirect_cache_seconds, 60),
+                disposable=config.disposable,
+                noncurrent_version_days=config.noncurrent_version_days,
+            ),
+        )
+        for region in config.regions
+    }
 
-dns = CloudflareLatencyDNS(
-    "public-hostname",
-    CloudflareLatencyDNSArgs(
-        name=resource_name(config.stack),
-        hostname=config.domain,
-        account_id=config.cloudflare_account_id,
-        zone_id=config.cloudflare_zone_id,
-        origins={
-            region: regional_hostname(region, config.domain)
-            for region in sorted(config.regions, key=lambda r: r != config.primary_region)
-        },
-        fallback_region=config.primary_region,
-        monitor_headers={EDGE_SECRET_HEADER: edge_security.edge_secret},
-    ),
-    pulumi.ResourceOptions(provider=providers.cloudflare),
-)
+    dns = CloudflareLatencyDNS(
+        "public-hostname",
+        CloudflareLatencyDNSArgs(
+            name=resource_name(config.stack),
+            hostname=config.domain,
+            account_id=config.cloudflare_account_id,
+            zone_id=config.cloudflare_zone_id,
+            origins={
+                region: regional_hostname(region, config.domain)
+                for region in sorted(config.regions, key=lambda r: r != config.primary_region)
+            },
+            fallback_region=config.primary_region,
+            monitor_headers={EDGE_SECRET_HEADER: edge_security.edge_secret},
+        ),
+        pulumi.ResourceOptions(provider=providers.cloudflare),
+    )
+    distribution_arns = [edges[region].distribution_arn for region in config.regions]
+    static_bucket_arns = [edges[region].static_bucket_arn for region in config.regions]
+    regional_edges = {
+        region: {
+            "hostname": regional_hostname(region, config.domain),
+            "distribution_domain": edges[region].domain_name,
+            "distribution_id": edges[region].distribution_id,
+        }
+        for region in config.regions
+    }
+
 ci_access = GithubDeployAccess(
     "github",
     GithubDeployAccessArgs(
@@ -216,8 +289,8 @@ ci_access = GithubDeployAccess(
         repository=config.github_repository,
         index_bucket_arn=index_buckets.bucket_arns[config.primary_region],
         index_key=index_buckets.index_key,
-        distribution_arns=[edges[region].distribution_arn for region in config.regions],
-        static_bucket_arns=[edges[region].static_bucket_arn for region in config.regions],
+        distribution_arns=distribution_arns,
+        static_bucket_arns=static_bucket_arns,
         permissions_boundary=role_boundary.arn,
     ),
     pulumi.ResourceOptions(provider=providers.edge),  # IAM is global: keep it put
@@ -229,11 +302,9 @@ pulumi.export(
     "regions",
     {
         region: {
-            "hostname": regional_hostname(region, config.domain),
-            "distribution_domain": edges[region].domain_name,
-            "distribution_id": edges[region].distribution_id,
+            **regional_edges[region],
             "api_endpoint": apis[region].api_endpoint,
-            "healthz_url": f"https://{regional_hostname(region, config.domain)}/healthz",
+            "healthz_url": f"https://{regional_edges[region]['hostname']}/healthz",
             "index_bucket": index_buckets.bucket_names[region],
             "static_bucket": bucket_name(config.stack, "site", region, config.account_id),
         }

@@ -29,6 +29,13 @@ ENGINES = ("valkey", "redis")
 _HOSTNAME_RE = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _NODE_TYPE_RE = re.compile(r"cache\.([a-z][a-z0-9-]*)\.([a-z0-9]+)")
 _HEX32_RE = re.compile(r"[0-9a-f]{32}")
+_HOSTED_ZONE_RE = re.compile(r"Z[A-Z0-9]{1,31}")
+TRAFFIC_ROUTERS = ("cloudflare", "route53")
+#: Keys only one traffic router reads: required for it, ignored by the other.
+ROUTER_KEYS = {
+    "cloudflare": ("cloudflareAccountId", "cloudflareZoneId"),
+    "route53": ("route53ZoneId",),
+}
 
 PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -54,8 +61,14 @@ class StackConfig:
     primary_region: str
     datastore_home_region: str
     domain: str
+    traffic_router: str
+    """cloudflare or route53: who steers users to a region."""
     cloudflare_account_id: str
     cloudflare_zone_id: str
+    route53_zone_id: str
+    health_check_interval_seconds: int
+    health_check_failure_threshold: int
+    origin_record_ttl: int
     cache_engine: str
     cache_engine_version: str
     cache_node_type: str
@@ -188,8 +201,15 @@ CHECKS = {
     "primaryRegion": _primary_region,
     "datastoreHomeRegion": _primary_region,
     "domain": _matches(_HOSTNAME_RE, "is not a lowercase DNS name like go.example.com"),
+    "trafficRouter": _one_of(TRAFFIC_ROUTERS),
     "cloudflareAccountId": _matches(_HEX32_RE, "is not the 32-character hex id Cloudflare shows"),
     "cloudflareZoneId": _matches(_HEX32_RE, "is not the 32-character hex id Cloudflare shows"),
+    "route53ZoneId": _matches(
+        _HOSTED_ZONE_RE, "is not a hosted zone id like Z0123456789ABCDEFGHIJ"
+    ),
+    "healthCheckIntervalSeconds": _one_of((10, 30)),
+    "healthCheckFailureThreshold": _whole(1, 10),
+    "originRecordTtl": _whole(0, 86400),
     "cacheEngine": _one_of(ENGINES),
     "cacheEngineVersion": _matches(r"\d+\.\d+", "is not a version like 8.0"),
     "cacheNodeType": _node_type,
@@ -213,8 +233,14 @@ def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfi
     """Validate raw config values (missing keys take their defaults)."""
     values = {key: raw.get(key, default) for key, default in DEFAULTS.items()}
     problems = [f"{PROJECT}:{key}: unknown key" for key in sorted(set(raw) - set(DEFAULTS))]
+    router = values["trafficRouter"]
     for key, check in CHECKS.items():
-        if values[key] is None:
+        owner = next((r for r, keys in ROUTER_KEYS.items() if key in keys), None)
+        if owner is not None and owner != router:
+            continue  # the other router's key: not read, not checked
+        if owner is not None and not values[key]:
+            problems.append(f"{PROJECT}:{key}: is required when trafficRouter is {owner}")
+        elif values[key] is None:
             problems.append(f"{PROJECT}:{key}: is required")
         elif message := check(values[key], values):
             problems.append(f"{PROJECT}:{key}: {message}")
@@ -234,8 +260,13 @@ def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfi
         primary_region=values["primaryRegion"],
         datastore_home_region=values["datastoreHomeRegion"],
         domain=values["domain"],
-        cloudflare_account_id=values["cloudflareAccountId"],
-        cloudflare_zone_id=values["cloudflareZoneId"],
+        traffic_router=router,
+        cloudflare_account_id=values["cloudflareAccountId"] if router == "cloudflare" else "",
+        cloudflare_zone_id=values["cloudflareZoneId"] if router == "cloudflare" else "",
+        route53_zone_id=values["route53ZoneId"] if router == "route53" else "",
+        health_check_interval_seconds=values["healthCheckIntervalSeconds"],
+        health_check_failure_threshold=values["healthCheckFailureThreshold"],
+        origin_record_ttl=values["originRecordTtl"],
         cache_engine=values["cacheEngine"],
         cache_engine_version=str(values["cacheEngineVersion"]),
         cache_node_type=values["cacheNodeType"],

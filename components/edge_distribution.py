@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-import json
-import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +23,8 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
 from components.index_buckets import private_bucket
-from components.planning import static_path_patterns, static_site_bucket_policy
+from components.planning import static_path_patterns
+from components.static_site import admit_distribution, upload_site
 
 ORIGIN_VERIFY_HEADER = "x-origin-verify"
 #: AWS managed policies (ids are fixed across accounts).
@@ -81,17 +80,7 @@ class EdgeDistribution(pulumi.ComponentResource):
             force_destroy=args.disposable,
             noncurrent_version_days=args.noncurrent_version_days,
         )
-        for path in sorted(p for p in args.static_site.rglob("*") if p.is_file()):
-            key = path.relative_to(args.static_site).as_posix()
-            aws.s3.BucketObjectv2(
-                f"{name}-static-{key}",
-                bucket=bucket.id,
-                key=key,
-                source=pulumi.FileAsset(str(path)),
-                content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                cache_control="public, max-age=300",
-                opts=in_region,
-            )
+        upload_site(name, bucket, args.static_site, in_region)
 
         access = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
@@ -185,14 +174,7 @@ class EdgeDistribution(pulumi.ComponentResource):
             },
             opts=in_edge,
         )
-        aws.s3.BucketPolicy(
-            f"{name}-static",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, distribution.arn).apply(
-                lambda arns: json.dumps(static_site_bucket_policy(arns[0], arns[1]))
-            ),
-            opts=in_region,
-        )
+        admit_distribution(name, bucket, distribution.arn, in_region)
         cloudflare.DnsRecord(
             f"{name}-hostname",
             zone_id=args.cloudflare_zone_id,

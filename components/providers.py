@@ -22,7 +22,8 @@ class Providers:
     # us-east-1: CloudFront's WAF and certificate, and global IAM resources, which
     # must not move (and be replaced) when the primary region changes.
     edge: aws.Provider
-    cloudflare: cloudflare.Provider
+    cloudflare: cloudflare.Provider | None
+    """None with the Route 53 traffic router: such a stack has nothing in Cloudflare."""
 
     def options(self, region: str) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(provider=self.regions[region])
@@ -50,5 +51,7 @@ def make_providers(config: StackConfig) -> Providers:
         regions={region: aws_provider(f"aws-{region}", region) for region in config.regions},
         edge=aws_provider("aws-edge", EDGE_REGION),
         # The API token comes from CLOUDFLARE_API_TOKEN, never from stack files.
-        cloudflare=cloudflare.Provider("cloudflare"),
+        cloudflare=(
+            cloudflare.Provider("cloudflare") if config.traffic_router == "cloudflare" else None
+        ),
     )

@@ -1,9 +1,12 @@
-"""`functions.health.handler`: may this region receive traffic? For Cloudflare's monitors.
+"""`functions.health.handler`: may this region receive traffic? For Cloudflare's monitors
+and Route 53's health checks.
 
 200 `ok`: Redis answers and holds a link index. 200 `degraded`: Redis cannot
 answer but the S3 index can (redirects still work, from the fallback). 503
 `down`: neither. The body says which index version the region serves, so
-publishing can wait until every region has the new one.
+publishing can wait until every region has the new one. Without the
+origin-verify header (a Route 53 health checker cannot send one) the answer is
+the same status code with the status word alone.
 """
 
 from __future__ import annotations
@@ -14,24 +17,21 @@ import time
 from functions import region
 from functions.lean_redis import RedisReplyError, RedisUnavailable
 from functions.links.model import META_KEY
-from functions.origin import FORBIDDEN, from_cloudfront
+from functions.origin import from_cloudfront
 from functions.telemetry import log_request
 
 
 def handler(event, context=None) -> dict:
     started = time.perf_counter()
     settings = region.settings()
-    if settings.origin_verify and not from_cloudfront(event, settings.origin_verify):
-        log_request(
-            "health", settings.region, event, status=403, slug=None, source="none", started=started
-        )
-        return dict(FORBIDDEN)
     report = check(settings)
     status_code = 503 if report["status"] == "down" else 200
+    # A Route 53 health checker cannot send headers: it learns the status, nothing else.
+    anonymous = settings.origin_verify and not from_cloudfront(event, settings.origin_verify)
     response = {
         "statusCode": status_code,
         "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
-        "body": json.dumps(report),
+        "body": json.dumps({"status": report["status"]} if anonymous else report),
     }
     log_request(
         "health",

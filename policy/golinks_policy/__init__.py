@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import access, cloud, edge, lifecycle, operations, preview, review
+from . import access, cloud, edge, lifecycle, operations, preview, review, routing
 from .engine import facts_from_config, stack_from_engine
 from .model import Resource, Stack, StackFacts, split_violation
 
@@ -31,12 +31,15 @@ CLOUD_CONSTRAINTS: list[Validator] = [
     cloud.static_sites_through_oac,
     cloud.cloudflare_latency_steering,
     cloud.github_oidc_subjects_pinned,
-    edge.edge_admits_only_cloudflare,
-    edge.client_rules_judge_the_forwarded_address,
-    edge.cloudflare_zone_full_strict,
+    routing.only_with("cloudflare", edge.edge_admits_only_cloudflare),
+    routing.only_with("cloudflare", edge.client_rules_judge_the_forwarded_address),
+    routing.only_with("cloudflare", edge.cloudflare_zone_full_strict),
     operations.replication_lag_is_watched_per_node,
     operations.functions_use_their_regions_extension_layer,
     operations.replication_trusted_as_documented_and_watched,
+    routing.lambda_at_edge_constraints,
+    routing.every_region_has_a_checked_latency_record,
+    routing.one_traffic_router,
 ]
 #: What a security review (Checkov's AWS rules) would flag.
 REVIEW_CHECKS: list[Validator] = [

@@ -15,6 +15,7 @@ from .types import (
     ROLE,
     ROLE_POLICY,
     allowed_actions,
+    edge_functions,
     environment_of,
     purpose_of,
 )
@@ -37,15 +38,20 @@ def preview_environment(stack: str) -> str:
 def one_distribution_per_alias(d: Stack) -> list[str]:
     """A hostname can be an alias of only one CloudFront distribution (CNAMEAlreadyExists)."""
     public = d.facts.public_hostname
+    # Behind Cloudflare the public hostname is no alias (Cloudflare sends each region's
+    # own); with Route 53 it is the alias of the one distribution every viewer reaches.
+    public_is_alias = d.facts.traffic_router == "route53"
     seen: dict[str, Resource] = {}
     violations = []
     for dist in d.of_type(DISTRIBUTION):
         for alias in dist["aliases"] or []:
             if alias in seen:
                 violations.append(violation(dist, f"alias {alias} is already on {seen[alias].urn}"))
-            if alias == public:
+            if alias == public and not public_is_alias:
                 violations.append(violation(dist, f"the public hostname {alias} must be no alias"))
             seen[alias] = dist
+    if public_is_alias and public not in seen:
+        violations.append(f"{d.stack}: no distribution has the public hostname {public} as alias")
     return violations
 
 
@@ -166,7 +172,10 @@ def functions_in_vpc_with_endpoints(d: Stack) -> list[str]:
     }
     policies = {p["role"]: p.policy_document() for p in d.of_type(ROLE_POLICY)}
     roles = {r["arn"]: r for r in d.of_type(ROLE)}
+    at_edge = {f.urn for f in edge_functions(d)}  # Lambda@Edge has no VPC
     for function in d.of_type(FUNCTION):
+        if function.urn in at_edge:
+            continue
         vpc = function["vpc_config"] or {}
         if len(vpc.get("subnet_ids") or []) < 2 or not vpc.get("security_group_ids"):
             violations.append(violation(function, "must run in the VPC, in at least 2 subnets"))
@@ -225,6 +234,8 @@ def static_sites_through_oac(d: Stack) -> list[str]:
 
 def cloudflare_latency_steering(d: Stack) -> list[str]:
     """Dynamic latency steering needs monitors on every pool and a fallback pool."""
+    if d.facts.traffic_router != "cloudflare":
+        return []
     violations = []
     pools = {p.name: p for p in d.of_type("cloudflare:index/loadBalancerPool:LoadBalancerPool")}
     balancers = d.of_type("cloudflare:index/loadBalancer:LoadBalancer")

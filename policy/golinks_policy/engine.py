@@ -135,4 +135,7 @@ def facts_from_config() -> StackFacts:
     values["account_id"] = accounts[0] if isinstance(accounts, list) else str(accounts)
     # Optional: a stack that does not say it is disposable is held to the lasting rules.
     disposable = bool(pulumi.Config("golinks").get_bool("disposable"))
-    return StackFacts(stack=pulumi.get_stack(), disposable=disposable, **values)
+    router = pulumi.Config("golinks").get("trafficRouter") or "cloudflare"
+    return StackFacts(
+        stack=pulumi.get_stack(), disposable=disposable, traffic_router=router, **values
+    )

@@ -30,6 +30,8 @@ class StackFacts:
     """owner/repository, or the immutable owner@id/repository@id form (golinks:githubRepository)."""
     disposable: bool = False
     """May be destroyed and re-created at will (golinks:disposable; absent: False)."""
+    traffic_router: str = "cloudflare"
+    """cloudflare or route53 (golinks:trafficRouter; absent: cloudflare)."""
 
 
 @dataclass

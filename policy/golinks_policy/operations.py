@@ -17,6 +17,7 @@ from .types import (
     REPLICATION_GROUP,
     ROLE,
     ROLE_POLICY,
+    edge_functions,
     purpose_of,
 )
 
@@ -164,7 +165,10 @@ def functions_use_their_regions_extension_layer(d: Stack) -> list[str]:
     """The extension layer is published per region (its version differs): a function runs
     AWS's arm64 layer of its own region."""
     violations = []
+    at_edge = {f.urn for f in edge_functions(d)}  # Lambda@Edge takes no layers
     for function in d.of_type(FUNCTION):
+        if function.urn in at_edge:
+            continue
         regions = []
         for arn in function["layers"] or []:
             match = EXTENSION_LAYER.fullmatch(str(arn))

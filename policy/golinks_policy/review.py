@@ -11,6 +11,7 @@ from .types import (
     FUNCTION,
     REPLICATION_GROUP,
     ROLE_POLICY,
+    edge_functions,
     environment_of,
 )
 
@@ -157,6 +158,9 @@ def functions_hold_no_secrets(d: Stack) -> list[str]:
     """CKV_AWS_45/116/50: no secrets in environment variables; traced; logs retained."""
     violations = []
     log_groups = {g["name"]: g for g in d.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    # Lambda@Edge supports no X-Ray and logs to a group in each region that runs it;
+    # its constraints are routing.lambda_at_edge_constraints'.
+    at_edge = {f.urn for f in edge_functions(d)}
     for function in d.of_type(FUNCTION):
         for name, value in environment_of(function).items():
             if SECRET_NAME.search(name):
@@ -165,6 +169,8 @@ def functions_hold_no_secrets(d: Stack) -> list[str]:
                 )
             if re.match(r"rediss?://[^/]*@", str(value)):
                 violations.append(violation(function, f"{name} carries credentials"))
+        if function.urn in at_edge:
+            continue
         if (function["tracing_config"] or {}).get("mode") != "Active":
             violations.append(violation(function, "X-Ray tracing is not active"))
         group = log_groups.get(f"/aws/lambda/{function['name']}")

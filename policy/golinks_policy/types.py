@@ -35,3 +35,17 @@ def allowed_actions(document: dict) -> set[str]:
         if s.get("Effect") == "Allow"
         for a in as_list(s.get("Action", []))
     }
+
+
+def edge_functions(d) -> list[Resource]:
+    """Functions a CloudFront distribution triggers (Lambda@Edge), by their version ARN."""
+    associated = {
+        str(a.get("lambda_arn", "")).rsplit(":", 1)[0]
+        for dist in d.of_type(DISTRIBUTION)
+        for behavior in [
+            dist["default_cache_behavior"] or {},
+            *(dist["ordered_cache_behaviors"] or []),
+        ]
+        for a in behavior.get("lambda_function_associations") or []
+    }
+    return [f for f in d.of_type(FUNCTION) if f["arn"] in associated]

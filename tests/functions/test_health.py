@@ -75,9 +75,19 @@ def test_an_empty_redis_keeps_traffic_away(redis_primary, s3_bucket, configure):
     assert status == 503 and body["redis"]["error"] == "Redis holds no link index yet"
 
 
-def test_without_cloudfront_s_header_the_answer_is_403(published, configure):
-    _, replica, bucket, _ = published
+def test_without_cloudfront_s_header_a_probe_learns_the_status_alone(published, configure):
+    """Route 53 health checkers send no headers: the same status code, no versions or roles."""
+    _, replica, bucket, index = published
     configure(REDIS_URL=replica.url, LINK_INDEX_BUCKET=bucket, ORIGIN_VERIFY="from-cloudfront")
-    assert handler(http_event("/healthz"), None)["statusCode"] == 403
+    probe = handler(http_event("/healthz"), None)
+    assert (probe["statusCode"], json.loads(probe["body"])) == (200, {"status": "ok"})
+    forged = handler(http_event("/healthz", headers={"x-origin-verify": "guess"}), None)
+    assert json.loads(forged["body"]) == {"status": "ok"}
     ok = handler(http_event("/healthz", headers={"x-origin-verify": "from-cloudfront"}), None)
-    assert ok["statusCode"] == 200
+    assert ok["statusCode"] == 200 and json.loads(ok["body"])["version"] == index.version
+    replica.kill()
+    configure(
+        REDIS_URL=replica.url, LINK_INDEX_BUCKET="no-such-bucket", ORIGIN_VERIFY="from-cloudfront"
+    )
+    down = handler(http_event("/healthz"), None)
+    assert (down["statusCode"], json.loads(down["body"])) == (503, {"status": "down"})

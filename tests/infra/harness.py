@@ -120,7 +120,51 @@ def _bucket(i, at):
 def _function(i, at):
     arn = f"arn:aws:lambda:{at.region}:{at.account}:function:{i['name']}"
     invoke = f"arn:aws:apigateway:{at.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
-    return i["name"], {"arn": arn, "qualified_arn": f"{arn}:$LATEST", "invoke_arn": invoke}
+    version = "1" if i.get("publish") else "$LATEST"  # publish: the first numbered version
+    return i["name"], {
+        "arn": arn,
+        "version": version,
+        "qualified_arn": f"{arn}:{version}",
+        "invoke_arn": invoke,
+    }
+
+
+#: API Gateway's regional hosted zones (the alias target zone of a regional custom domain).
+API_GATEWAY_ZONES = {
+    "eu-west-1": "ZLY8HYME6SFDD",
+    "us-west-2": "Z2OJLYMUO9EFXC",
+    "ap-southeast-1": "ZL327KTPIQFUL",
+    "us-east-1": "Z1UJRXOUMOOFQ8",
+}
+
+
+def _api_domain(i, at):
+    configuration = dict(i["domain_name_configuration"])
+    configuration.update(
+        target_domain_name=f"d-{at.digest[:10]}.execute-api.{at.region}.amazonaws.com",
+        hosted_zone_id=API_GATEWAY_ZONES[at.region],
+    )
+    return i["domain_name"], {
+        "domain_name_configuration": configuration,
+        "arn": f"arn:aws:apigateway:{at.region}::/domainnames/{i['domain_name']}",
+    }
+
+
+def _record(i, at):
+    name = i["name"].rstrip(".")
+    parts = [
+        i["zone_id"],
+        name,
+        i["type"],
+        *([i["set_identifier"]] if i.get("set_identifier") else []),
+    ]
+    return "_".join(parts), {"fqdn": name}
+
+
+def _health_check(i, at):
+    d = at.digest
+    check_id = f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}"
+    return check_id, {"arn": f"arn:aws:route53:::healthcheck/{check_id}"}
 
 
 def _api(i, at):
@@ -205,6 +249,9 @@ COMPUTED = {
     ),
     "aws:acm/certificate:Certificate": _certificate,
     "aws:cloudfront/distribution:Distribution": _distribution,
+    "aws:apigatewayv2/domainName:DomainName": _api_domain,
+    "aws:route53/record:Record": _record,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
     "aws:sns/topic:Topic": _arn("arn:aws:sns:{at.region}:{at.account}:{i[name]}"),
     "aws:sqs/queue:Queue": lambda i, at: (
         f"https://sqs.{at.region}.amazonaws.com/{at.account}/{i['name']}",

@@ -66,6 +66,7 @@ def facts_of(d: Deployment) -> StackFacts:
         public_hostname=config.domain,
         github_repository=config.github_repository,
         disposable=config.disposable,
+        traffic_router=config.traffic_router,
     )
 
 

@@ -157,3 +157,58 @@ def test_a_repository_in_neither_form_is_refused_with_the_forms_named(repository
         parse("prod", {**REQUIRED, "githubRepository": repository}, ["111111111111"])
     assert f"golinks:githubRepository: {repository!r} {message}" in str(refused.value)
     assert "owner@OWNER_ID/repository@REPOSITORY_ID" in str(refused.value)
+
+
+ROUTE53 = {
+    "domain": "go.example.com",
+    "githubRepository": "example/golinks",
+    "trafficRouter": "route53",
+    "route53ZoneId": "Z0123456789ABCDEFGHIJ",
+}
+
+
+def test_cloudflare_is_the_default_router():
+    config = parse("prod", REQUIRED, ["111111111111"])
+    assert (config.traffic_router, config.route53_zone_id) == ("cloudflare", "")
+    assert config.cloudflare_zone_id == "b" * 32
+
+
+def test_a_route53_stack_needs_no_cloudflare_key():
+    config = parse("prod", ROUTE53, ["111111111111"])
+    assert (config.traffic_router, config.route53_zone_id) == ("route53", "Z0123456789ABCDEFGHIJ")
+    assert (config.cloudflare_account_id, config.cloudflare_zone_id) == ("", "")
+    assert (config.health_check_interval_seconds, config.health_check_failure_threshold) == (30, 3)
+    assert config.origin_record_ttl == 60
+
+
+@pytest.mark.parametrize(
+    ("raw", "messages"),
+    [
+        (
+            {**ROUTE53, "route53ZoneId": ""},
+            ["golinks:route53ZoneId: is required when trafficRouter is route53"],
+        ),
+        (
+            {k: v for k, v in REQUIRED.items() if k != "cloudflareZoneId"},
+            ["golinks:cloudflareZoneId: is required when trafficRouter is cloudflare"],
+        ),
+        (
+            {"domain": "go.example.com", "githubRepository": "example/golinks"},
+            [
+                "golinks:cloudflareAccountId: is required when trafficRouter is cloudflare",
+                "golinks:cloudflareZoneId: is required when trafficRouter is cloudflare",
+            ],
+        ),
+        ({**ROUTE53, "route53ZoneId": "zone-1"}, ["golinks:route53ZoneId: 'zone-1' is not"]),
+        ({**ROUTE53, "trafficRouter": "akamai"}, ["golinks:trafficRouter: 'akamai' is not one"]),
+        ({**ROUTE53, "healthCheckIntervalSeconds": 20}, ["healthCheckIntervalSeconds: 20 is"]),
+        ({**ROUTE53, "healthCheckFailureThreshold": 0}, ["healthCheckFailureThreshold: must be"]),
+    ],
+)
+def test_router_keys_are_required_only_for_their_router(raw, messages):
+    with pytest.raises(ConfigError) as error:
+        parse("prod", raw, ["111111111111"])
+    for message in messages:
+        assert message in str(error.value)
+    if raw.get("trafficRouter") == "route53":
+        assert "cloudflare" not in str(error.value).lower()
