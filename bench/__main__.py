@@ -10,6 +10,7 @@ SUITES = [
     "cold_start",
     "archive",
     "global_latency",
+    "router_failover",
     "dynamo_store",
     "publish_seen",
 ]

@@ -19,6 +19,10 @@ import pulumi_cloudflare as cloudflare
 
 from functions.links.model import HEALTH_PATH
 
+#: Failed (or good) probes in a row before a pool leaves (or rejoins) the rotation.
+MONITOR_CONSECUTIVE_DOWN = 2
+MONITOR_CONSECUTIVE_UP = 2
+
 
 @dataclass
 class CloudflareLatencyDNSArgs:
@@ -55,8 +59,8 @@ class CloudflareLatencyDNS(pulumi.ComponentResource):
             interval=args.monitor_interval,
             timeout=5,
             retries=1,
-            consecutive_down=2,
-            consecutive_up=2,
+            consecutive_down=MONITOR_CONSECUTIVE_DOWN,
+            consecutive_up=MONITOR_CONSECUTIVE_UP,
             follow_redirects=False,
             allow_insecure=False,
             header={header: [value] for header, value in args.monitor_headers.items()} or None,
