@@ -47,6 +47,7 @@ class RouterTimings:
 
 
 def aws_timings(
+    *,
     cloudflare_interval: int = CloudflareLatencyDNSArgs.monitor_interval,
     cloudflare_down: int = MONITOR_CONSECUTIVE_DOWN,
     cloudflare_up: int = MONITOR_CONSECUTIVE_UP,
