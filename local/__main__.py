@@ -21,7 +21,7 @@ from functions.links.source import LinkErrors
 from local.control import ACTIONS, ControlServer, request_region, status_report
 from local.edge import ORIGIN_VERIFY_HEADER
 from local.servers import Process, ServerError
-from local.stack import Endpoints, LocalStack, PublishFailed
+from local.stack import ROUTERS, Endpoints, LocalStack, PublishFailed
 from local.topology import REGIONS, Topology
 from scripts import publish_links
 
@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("region", nargs="?", choices=REGIONS, help="region: which one")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink every delay (0-1]")
     parser.add_argument("--port", type=int, default=8080, help="edge port (default 8080)")
-    parser.add_argument("--interval", type=float, default=1.0, help="monitor interval, s")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="monitor (or health check) interval, s"
+    )
+    parser.add_argument(
+        "--router",
+        choices=ROUTERS,
+        default="cloudflare",
+        help="traffic router the edge emulates: cloudflare (default) or route53",
+    )
     parser.add_argument(
         "--state-dir", type=Path, default=STATE, help="the running stack's files (.local-stack)"
     )
@@ -83,6 +91,7 @@ def run(args) -> int:
         topology=Topology(scale=args.scale),
         monitor_interval=args.interval,
         edge_port=args.port,
+        router=args.router,
     )
     print("Starting the local stack (Redis primary + a replica per region, S3, functions, edge)")
     try:

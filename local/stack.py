@@ -43,6 +43,7 @@ from functions.links.s3 import S3Location, put_directory, put_index
 from functions.links.source import load_links
 from local.delay_proxy import DelayProxy
 from local.edge import CLOUDFRONT_API_PREFIX, ORIGIN_VERIFY_HEADER, Edge, distribution_id
+from local.route53_edge import Route53Edge
 from local.servers import (
     LOOPBACK,
     ChildRecord,
@@ -57,6 +58,8 @@ from local.servers import (
     wait_until,
 )
 from local.topology import Topology
+
+ROUTERS = ("cloudflare", "route53")
 
 REPO = Path(__file__).resolve().parent.parent
 INDEX_KEY = "index/links.json"
@@ -401,10 +404,18 @@ class LocalStack:
         links: Path = REPO / "links",
         cache_seconds: int | None = None,
         links_repository_url: str | None = dev_stack_repository_url(),
+        router: str = "cloudflare",
     ):
         """`cache_seconds` overrides how long the functions let the edge cache
         redirects and 404s (None: the functions' defaults). `links_repository_url`:
-        where 404 pages offer to create a link (default: the dev stack's repository)."""
+        where 404 pages offer to create a link (default: the dev stack's repository).
+        `router`: cloudflare (the edge emulates Cloudflare's load balancer in front of one
+        CloudFront per region) or route53 (one CloudFront, the real Lambda@Edge router,
+        Route 53 latency answers and health checks; `monitor_interval` is the health
+        checks' interval)."""
+        if router not in ROUTERS:
+            raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
+        self.router = router
         self.state_dir = state_dir
         self.topology = topology or Topology()
         self.monitor_interval = monitor_interval
@@ -610,7 +621,8 @@ class LocalStack:
         return exited
 
     async def _start_edge(self) -> Edge:
-        return await Edge(
+        edge_class = Route53Edge if self.router == "route53" else Edge
+        return await edge_class(
             self.topology,
             {region: host.url for region, host in self.hosts.items()},
             origin_verify=self.origin_verify,

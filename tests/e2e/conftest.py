@@ -24,13 +24,14 @@ SCALE = 0.05
 MONITOR_INTERVAL = 0.25
 
 
-def start_stack(tmp_path_factory, name: str) -> LocalStack:
+def start_stack(tmp_path_factory, name: str, router: str = "cloudflare") -> LocalStack:
     return LocalStack(
         tmp_path_factory.mktemp(name),
         topology=Topology(scale=SCALE),
         monitor_interval=MONITOR_INTERVAL,
         edge_port=0,
         cache_seconds=0,  # drills look through the edge cache at the regions
+        router=router,
     ).start()
 
 
