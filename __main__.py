@@ -171,6 +171,7 @@ if config.traffic_router == "route53":
         "edge",
         GlobalEdgeArgs(
             name=resource_name(config.stack),
+            account_id=config.account_id,
             domain=config.domain,
             zone_id=config.route53_zone_id,
             regions=serving_order,

@@ -44,7 +44,7 @@ from components.edge_distribution import (
     NOT_FOUND_PAGE,
 )
 from components.index_buckets import private_bucket
-from components.planning import static_path_patterns
+from components.planning import edge_log_group, static_path_patterns
 from components.static_site import admit_distribution, upload_site
 from functions.edge_router import FAILOVER_ROUTE, REGIONS_HEADER, ROUTE_HEADER, regional_origin
 from functions.origin import ORIGIN_VERIFY_HEADER
@@ -61,6 +61,7 @@ FAILOVER_STATUS_CODES = [500, 502, 503, 504]
 class GlobalEdgeArgs:
     name: str
     """Physical name prefix, e.g. golinks-prod."""
+    account_id: str
     domain: str
     """The public hostname: the distribution's alias and the certificate's name."""
     zone_id: str
@@ -387,8 +388,8 @@ class GlobalEdge(pulumi.ComponentResource):
             ),
             opts=in_edge,
         )
-        # Lambda@Edge writes its logs in the region that ran it, under this prefix.
-        logs = f"arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.{function_name}"
+        # Lambda@Edge writes its logs in the region that ran it, to a group it creates.
+        logs = f"arn:aws:logs:*:{args.account_id}:log-group:{edge_log_group(function_name)}"
         policy = aws.iam.RolePolicy(
             f"{name}-router",
             role=role.id,

@@ -459,6 +459,10 @@ PREVIEW_CONFIGURATION_READS = [
     "logs:DescribeLogGroups",
     "logs:DescribeResourcePolicies",
     "logs:ListTagsForResource",
+    "route53:GetHealthCheck",
+    "route53:GetHostedZone",
+    "route53:ListResourceRecordSets",
+    "route53:ListTagsForResource",
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetResourcePolicy",
     "sns:GetSubscriptionAttributes",
@@ -541,6 +545,11 @@ def administered_role_names(stack: str) -> tuple[str, ...]:
     return (resource_name(stack, "deploy"), resource_name(stack, "preview"))
 
 
+def edge_log_group(function_name: str) -> str:
+    """Where a Lambda@Edge function logs, in each region that runs it."""
+    return f"/aws/lambda/{EDGE_REGION}.{function_name}"
+
+
 def role_boundary_policy(account_id: str, stack: str) -> dict:
     """The most any of the stack's workload roles (functions, replication, publisher) may do.
 
@@ -556,6 +565,16 @@ def role_boundary_policy(account_id: str, stack: str) -> dict:
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": f"arn:aws:logs:*:{account_id}:log-group:/aws/lambda/{own}-*",
+        },
+        {
+            # Lambda@Edge logs in every region that runs it, to groups it creates itself.
+            "Sid": "EdgeFunctionLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [
+                f"arn:aws:logs:*:{account_id}:log-group:{edge_log_group(own)}-*",
+                f"arn:aws:logs:*:{account_id}:log-group:{edge_log_group(own)}-*:*",
+            ],
         },
         {
             "Sid": "VpcNetworkInterfacesAndTracing",

@@ -30,6 +30,8 @@ REFRESH_READS: dict[str, list[str]] = {
     "aws:acm/certificate:Certificate": ["acm:DescribeCertificate", "acm:ListTagsForCertificate"],
     "aws:acm/certificateValidation:CertificateValidation": ["acm:DescribeCertificate"],
     "aws:apigatewayv2/api:Api": _API,
+    "aws:apigatewayv2/apiMapping:ApiMapping": _API,
+    "aws:apigatewayv2/domainName:DomainName": _API,
     "aws:apigatewayv2/integration:Integration": _API,
     "aws:apigatewayv2/route:Route": _API,
     "aws:apigatewayv2/stage:Stage": _API,
@@ -91,6 +93,11 @@ REFRESH_READS: dict[str, list[str]] = {
         "lambda:GetFunctionEventInvokeConfig"
     ],
     "aws:lambda/permission:Permission": ["lambda:GetPolicy"],
+    "aws:route53/healthCheck:HealthCheck": [
+        "route53:GetHealthCheck",
+        "route53:ListTagsForResource",
+    ],
+    "aws:route53/record:Record": ["route53:GetHostedZone", "route53:ListResourceRecordSets"],
     "aws:s3/bucket:Bucket": _BUCKET,
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": [
         "s3:GetLifecycleConfiguration"
