@@ -26,6 +26,7 @@ from pathlib import Path
 
 import requests
 
+from bench.global_latency import _wait as wait_for
 from bench.report import table
 from components.cloudflare_dns import (
     MONITOR_CONSECUTIVE_DOWN,
@@ -139,32 +140,23 @@ def local_drill(router: str) -> dict[str, float]:
         stack.kill_region(DRILL_REGION)
         first = served_by()
         answered = time.perf_counter() - killed
-        out = _until(lambda: not healthy()) - killed
+        out = wait_for(lambda: not healthy()) - killed
         # Route 53: resolvers still hold the old answer for the TTL (requests meanwhile
         # reach the dead region and go on to the failover origin).
         moved = (
-            _until(lambda: stack.edge.latency_answer(DRILL_REGION) != DRILL_REGION) - killed
+            wait_for(lambda: stack.edge.latency_answer(DRILL_REGION) != DRILL_REGION) - killed
             if router == "route53"
             else out
         )
         restarted = time.perf_counter()
         stack.restart_region(DRILL_REGION)
-        back = _until(lambda: served_by() == DRILL_REGION) - restarted
+        back = wait_for(lambda: served_by() == DRILL_REGION) - restarted
     return {
         FIRST_REQUEST: answered if first not in ("error", DRILL_REGION) else float("nan"),
         "region out of the answers": out,
         "clients sent elsewhere directly (no retry)": moved,
         "clients back after restart": back,
     }
-
-
-def _until(predicate, timeout: float = 60) -> float:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if predicate():
-            return time.perf_counter()
-        time.sleep(0.005)
-    raise TimeoutError("the drill did not complete")
 
 
 def run() -> None:

@@ -22,9 +22,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
+from components.cloudfront_parts import (
+    admit_distribution,
+    origin_access_control,
+    redirect_cache_policy,
+    upload_site,
+)
 from components.index_buckets import private_bucket
 from components.planning import static_path_patterns
-from components.static_site import admit_distribution, upload_site
 
 ORIGIN_VERIFY_HEADER = "x-origin-verify"
 #: AWS managed policies (ids are fixed across accounts).
@@ -82,29 +87,8 @@ class EdgeDistribution(pulumi.ComponentResource):
         )
         upload_site(name, bucket, args.static_site, in_region)
 
-        access = aws.cloudfront.OriginAccessControl(
-            f"{name}-oac",
-            name=args.name,
-            description="CloudFront reads the static site with SigV4",
-            origin_access_control_origin_type="s3",
-            signing_behavior="always",
-            signing_protocol="sigv4",
-            opts=in_edge,
-        )
-        redirects = aws.cloudfront.CachePolicy(
-            f"{name}-redirects",
-            name=f"{args.name}-redirects",
-            comment="Cache what the redirect function allows; the query is part of the key",
-            min_ttl=0,
-            default_ttl=0,
-            max_ttl=args.max_redirect_ttl,
-            parameters_in_cache_key_and_forwarded_to_origin={
-                "query_strings_config": {"query_string_behavior": "all"},
-                "headers_config": {"header_behavior": "none"},
-                "cookies_config": {"cookie_behavior": "none"},
-            },
-            opts=in_edge,
-        )
+        access = origin_access_control(name, args.name, in_edge)
+        redirects = redirect_cache_policy(name, args.name, args.max_redirect_ttl, in_edge)
         api_host = pulumi.Output.from_input(args.api_endpoint).apply(
             lambda endpoint: endpoint.removeprefix("https://").rstrip("/")
         )

@@ -29,6 +29,7 @@ import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
 from components.cloudflare_ranges import CloudflareRanges
+from components.cloudfront_parts import waf_block_logs
 
 #: The header Cloudflare's transform rule (and its health monitor) adds; the WAF requires it.
 EDGE_SECRET_HEADER = "x-golinks-edge"  # noqa: S105 - the header's name, not its value
@@ -79,7 +80,14 @@ class EdgeSecurity(pulumi.ComponentResource):
         )
         self.edge_secret = pulumi.Output.secret(secret.result)
         acl = self._web_acl(name, args, in_edge)
-        self._waf_logs(name, args, acl, in_edge)
+        waf_block_logs(
+            name,
+            args.name,
+            acl,
+            in_edge,
+            retention_days=args.log_retention_days,
+            redacted_headers=(EDGE_SECRET_HEADER,),
+        )
         self._zone(name, args, in_zone)
 
         certificate = aws.acm.Certificate(
@@ -264,32 +272,6 @@ class EdgeSecurity(pulumi.ComponentResource):
             default_action={"allow": {}},
             rules=rules,
             visibility_config=visibility(args.name),
-            opts=in_edge,
-        )
-
-    def _waf_logs(self, name: str, args: EdgeSecurityArgs, acl: aws.wafv2.WebAcl, in_edge) -> None:
-        # WAF delivers to CloudWatch Logs only in a group named aws-waf-logs-*.
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-waf-logs",
-            name=f"aws-waf-logs-{args.name}",
-            retention_in_days=args.log_retention_days,
-            opts=in_edge,
-        )
-        aws.wafv2.WebAclLoggingConfiguration(
-            f"{name}-waf-logs",
-            resource_arn=acl.arn,
-            log_destination_configs=[logs.arn],
-            redacted_fields=[{"single_header": {"name": EDGE_SECRET_HEADER}}],
-            logging_filter={
-                "default_behavior": "DROP",
-                "filters": [
-                    {
-                        "behavior": "KEEP",
-                        "requirement": "MEETS_ANY",
-                        "conditions": [{"action_condition": {"action": "BLOCK"}}],
-                    }
-                ],
-            },
             opts=in_edge,
         )
 

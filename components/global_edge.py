@@ -38,6 +38,13 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudfront_parts import (
+    admit_distribution,
+    origin_access_control,
+    redirect_cache_policy,
+    upload_site,
+    waf_block_logs,
+)
 from components.edge_distribution import (
     ALL_VIEWER_EXCEPT_HOST_POLICY,
     CACHING_OPTIMIZED_POLICY,
@@ -45,7 +52,6 @@ from components.edge_distribution import (
 )
 from components.index_buckets import private_bucket
 from components.planning import edge_log_group, static_path_patterns
-from components.static_site import admit_distribution, upload_site
 from functions.edge_router import FAILOVER_ROUTE, REGIONS_HEADER, ROUTE_HEADER, regional_origin
 from functions.origin import ORIGIN_VERIFY_HEADER
 from lambda_package import EDGE_ROUTER_HANDLER, LAMBDA_RUNTIME
@@ -115,32 +121,11 @@ class GlobalEdge(pulumi.ComponentResource):
             buckets[region] = bucket
 
         acl = self._web_acl(name, args, in_edge)
-        self._waf_logs(name, args, acl, in_edge)
+        waf_block_logs(name, args.name, acl, in_edge, retention_days=args.log_retention_days)
         certificate_arn = self._certificate(name, args, in_edge)
         router = self._router(name, args, in_edge)
-        access = aws.cloudfront.OriginAccessControl(
-            f"{name}-oac",
-            name=args.name,
-            description="CloudFront reads the static site with SigV4",
-            origin_access_control_origin_type="s3",
-            signing_behavior="always",
-            signing_protocol="sigv4",
-            opts=in_edge,
-        )
-        redirects = aws.cloudfront.CachePolicy(
-            f"{name}-redirects",
-            name=f"{args.name}-redirects",
-            comment="Cache what the redirect function allows; the query is part of the key",
-            min_ttl=0,
-            default_ttl=0,
-            max_ttl=args.max_redirect_ttl,
-            parameters_in_cache_key_and_forwarded_to_origin={
-                "query_strings_config": {"query_string_behavior": "all"},
-                "headers_config": {"header_behavior": "none"},
-                "cookies_config": {"cookie_behavior": "none"},
-            },
-            opts=in_edge,
-        )
+        access = origin_access_control(name, args.name, in_edge)
+        redirects = redirect_cache_policy(name, args.name, args.max_redirect_ttl, in_edge)
         regions_value = ",".join(args.regions)
 
         def api_origin(origin_id: str, domain: str, route: str | None) -> dict:
@@ -328,31 +313,6 @@ class GlobalEdge(pulumi.ComponentResource):
             default_action={"allow": {}},
             rules=rules,
             visibility_config=visibility(args.name),
-            opts=in_edge,
-        )
-
-    def _waf_logs(self, name: str, args: GlobalEdgeArgs, acl: aws.wafv2.WebAcl, in_edge) -> None:
-        # WAF delivers to CloudWatch Logs only in a group named aws-waf-logs-*; blocks only.
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-waf-logs",
-            name=f"aws-waf-logs-{args.name}",
-            retention_in_days=args.log_retention_days,
-            opts=in_edge,
-        )
-        aws.wafv2.WebAclLoggingConfiguration(
-            f"{name}-waf-logs",
-            resource_arn=acl.arn,
-            log_destination_configs=[logs.arn],
-            logging_filter={
-                "default_behavior": "DROP",
-                "filters": [
-                    {
-                        "behavior": "KEEP",
-                        "requirement": "MEETS_ANY",
-                        "conditions": [{"action_condition": {"action": "BLOCK"}}],
-                    }
-                ],
-            },
             opts=in_edge,
         )
 
