@@ -10,7 +10,11 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.planning import static_site_bucket_policy
+from components.planning import static_path_patterns, static_site_bucket_policy
+
+#: AWS managed cache policy (its id is fixed across accounts).
+CACHING_OPTIMIZED_POLICY = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+NOT_FOUND_PAGE = "/static/404.html"
 
 
 def upload_site(name: str, bucket: aws.s3.Bucket, site: Path, opts: pulumi.ResourceOptions):
@@ -113,3 +117,30 @@ def waf_block_logs(
         },
         opts=opts,
     )
+
+
+def static_site_behaviors(target_origin_id: str) -> list[dict]:
+    """The static site's paths, cached as files, from `target_origin_id`."""
+    return [
+        {
+            "path_pattern": pattern,
+            "target_origin_id": target_origin_id,
+            "viewer_protocol_policy": "redirect-to-https",
+            "allowed_methods": ["GET", "HEAD"],
+            "cached_methods": ["GET", "HEAD"],
+            "cache_policy_id": CACHING_OPTIMIZED_POLICY,
+            "compress": True,
+        }
+        for pattern in static_path_patterns()
+    ]
+
+
+#: A 404 from anywhere shows the site's page (kept a minute).
+NOT_FOUND_RESPONSES = [
+    {
+        "error_code": 404,
+        "response_code": 404,
+        "response_page_path": NOT_FOUND_PAGE,
+        "error_caching_min_ttl": 60,
+    }
+]

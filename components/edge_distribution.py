@@ -23,19 +23,18 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
 from components.cloudfront_parts import (
+    NOT_FOUND_RESPONSES,
     admit_distribution,
     origin_access_control,
     redirect_cache_policy,
+    static_site_behaviors,
     upload_site,
 )
 from components.index_buckets import private_bucket
-from components.planning import static_path_patterns
 
 ORIGIN_VERIFY_HEADER = "x-origin-verify"
-#: AWS managed policies (ids are fixed across accounts).
-CACHING_OPTIMIZED_POLICY = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+#: AWS managed policy (its id is fixed across accounts).
 ALL_VIEWER_EXCEPT_HOST_POLICY = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-NOT_FOUND_PAGE = "/static/404.html"
 
 
 @dataclass
@@ -130,26 +129,8 @@ class EdgeDistribution(pulumi.ComponentResource):
                 "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST_POLICY,
                 "compress": False,
             },
-            ordered_cache_behaviors=[
-                {
-                    "path_pattern": pattern,
-                    "target_origin_id": "static-site",
-                    "viewer_protocol_policy": "redirect-to-https",
-                    "allowed_methods": ["GET", "HEAD"],
-                    "cached_methods": ["GET", "HEAD"],
-                    "cache_policy_id": CACHING_OPTIMIZED_POLICY,
-                    "compress": True,
-                }
-                for pattern in static_path_patterns()
-            ],
-            custom_error_responses=[
-                {
-                    "error_code": 404,
-                    "response_code": 404,
-                    "response_page_path": NOT_FOUND_PAGE,
-                    "error_caching_min_ttl": 60,
-                }
-            ],
+            ordered_cache_behaviors=static_site_behaviors("static-site"),
+            custom_error_responses=NOT_FOUND_RESPONSES,
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             viewer_certificate={
                 "acm_certificate_arn": args.certificate_arn,

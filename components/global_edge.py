@@ -39,19 +39,17 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cloudfront_parts import (
+    NOT_FOUND_RESPONSES,
     admit_distribution,
     origin_access_control,
     redirect_cache_policy,
+    static_site_behaviors,
     upload_site,
     waf_block_logs,
 )
-from components.edge_distribution import (
-    ALL_VIEWER_EXCEPT_HOST_POLICY,
-    CACHING_OPTIMIZED_POLICY,
-    NOT_FOUND_PAGE,
-)
+from components.edge_distribution import ALL_VIEWER_EXCEPT_HOST_POLICY
 from components.index_buckets import private_bucket
-from components.planning import edge_log_group, static_path_patterns
+from components.planning import edge_log_group
 from functions.edge_router import FAILOVER_ROUTE, REGIONS_HEADER, ROUTE_HEADER, regional_origin
 from functions.origin import ORIGIN_VERIFY_HEADER
 from lambda_package import EDGE_ROUTER_HANDLER, LAMBDA_RUNTIME
@@ -209,26 +207,8 @@ class GlobalEdge(pulumi.ComponentResource):
                     }
                 ],
             },
-            ordered_cache_behaviors=[
-                {
-                    "path_pattern": pattern,
-                    "target_origin_id": static_target,
-                    "viewer_protocol_policy": "redirect-to-https",
-                    "allowed_methods": ["GET", "HEAD"],
-                    "cached_methods": ["GET", "HEAD"],
-                    "cache_policy_id": CACHING_OPTIMIZED_POLICY,
-                    "compress": True,
-                }
-                for pattern in static_path_patterns()
-            ],
-            custom_error_responses=[
-                {
-                    "error_code": 404,
-                    "response_code": 404,
-                    "response_page_path": NOT_FOUND_PAGE,
-                    "error_caching_min_ttl": 60,
-                }
-            ],
+            ordered_cache_behaviors=static_site_behaviors(static_target),
+            custom_error_responses=NOT_FOUND_RESPONSES,
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             viewer_certificate={
                 "acm_certificate_arn": certificate_arn,
