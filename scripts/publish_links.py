@@ -1,7 +1,8 @@
 """Publish links/ to an environment and wait until every region serves them.
 
     python -m scripts.publish_links --stack-outputs outputs.json [PATH...] \\
-        [--timeout 300] [--interval 2] [--header 'Name: value'] [--commit SHA]
+        [--timeout 300] [--interval 2] [--header 'Name: value'] [--commit SHA] \\
+        [--skip-region REGION]
 
 `outputs.json` is `pulumi stack output --json` (its `index_s3_uri` and each
 region's `healthz_url`, `distribution_id` and `static_bucket`). The index is
@@ -13,6 +14,11 @@ until it reports the new version. Last, every region's CloudFront distribution
 invalidates what changed against the index published before
 (functions.links.invalidation), and the publish waits until every invalidation
 completes: when it returns, every client everywhere gets the new answers.
+`--skip-region` (repeatable) leaves out a region that is down, as in a
+Datastore failover: its /healthz is not polled and its static site not
+written, its CDN is still invalidated (CloudFront's API is global) but a
+failure there is only a warning, and the report names it to check once it is
+back.
 Exit status: 0 every region and every CDN serves it, 1 invalid links, a region
 did not catch up or a CDN did not invalidate (with a report), 2 bad usage,
 3 S3 failed.
@@ -64,23 +70,48 @@ class Target:
     headers: dict[str, str]
     timeout: float
     interval: float
+    skipped: tuple[str, ...] = ()
 
 
 def parse_target(parser: argparse.ArgumentParser, args) -> Target:
     try:
         outputs = json.loads(args.stack_outputs.read_text())
         regions = outputs["regions"]
+        skipped = skipped_regions(parser, args.skip_region, list(regions))
         return Target(
             location=S3Location.parse(outputs["index_s3_uri"]),
-            static_buckets=[facts["static_bucket"] for facts in regions.values()],
+            static_buckets=[
+                facts["static_bucket"] for region, facts in regions.items() if region not in skipped
+            ],
             distributions=distribution_ids(regions),
-            urls=urls_from_stack_outputs(args.stack_outputs),
+            urls={
+                region: url
+                for region, url in urls_from_stack_outputs(args.stack_outputs).items()
+                if region not in skipped
+            },
             headers=parse_headers(args.header),
             timeout=args.timeout,
             interval=args.interval,
+            skipped=skipped,
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         parser.error(f"--stack-outputs/--header: {exc}")
+
+
+def skipped_regions(
+    parser: argparse.ArgumentParser, requested: list[str], regions: list[str]
+) -> tuple[str, ...]:
+    """The regions to leave out (a region that is down); some region must stay checked."""
+    skipped = tuple(dict.fromkeys(requested))
+    unknown = [region for region in skipped if region not in regions]
+    if unknown:
+        parser.error(
+            f"--skip-region {', '.join(unknown)}: not a region of the stack "
+            f"(its regions: {', '.join(regions)})"
+        )
+    if len(skipped) == len(regions):
+        parser.error("--skip-region: every region of the stack skipped, nothing would be checked")
+    return skipped
 
 
 def distribution_ids(regions: dict) -> dict[str, str]:
@@ -119,6 +150,11 @@ def publish(
         headers=target.headers,
     )
     print(report(states, index.version))
+    for region in target.skipped:
+        print(
+            f"{region}: SKIPPED as unreachable (not waited for, its /_links not written): "
+            f"check it serves {index.version} once it is back, or publish again"
+        )
     if not all(state.reached_after is not None for state in states):
         return 1
     paths = invalidation_paths(published, index)
@@ -131,7 +167,11 @@ def publish(
         interval=target.interval,
     )
     print(cdn_invalidation.report(invalidations, paths))
-    return 0 if all(state.completed for state in invalidations) else 1
+    incomplete = [state.region for state in invalidations if not state.completed]
+    for region in incomplete:
+        if region in target.skipped:
+            print(f"warning: {region} (skipped) did not invalidate: purge its CDN once it is back")
+    return 0 if set(incomplete) <= set(target.skipped) else 1
 
 
 def published_index(location: S3Location) -> Index | None:

@@ -113,6 +113,13 @@ def add_wait_arguments(parser: argparse.ArgumentParser, *, required: bool = True
     parser.add_argument("--timeout", type=float, default=300, help="seconds (default 300)")
     parser.add_argument("--interval", type=float, default=2, help="seconds between probes")
     parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
+    parser.add_argument(
+        "--skip-region",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="a region that is down: not waited for (repeatable; scripts/publish_links.py)",
+    )
 
 
 def _history(args) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from functions.links.s3 import S3Location, history
 from local.servers import local_s3_client
 
@@ -27,18 +29,47 @@ def test_publishing_reaches_every_region(stack, tmp_path):
     assert set(stack.served_versions().values()) == {version}
 
 
-def test_a_region_that_does_not_catch_up_fails_the_job_with_a_report(stack, tmp_path):
+def test_a_region_that_does_not_catch_up_fails_the_job_unless_it_is_skipped(stack, tmp_path):
     links = tmp_path / "links"
     links.mkdir()
     (links / "a.yaml").write_text("only/one: https://example.com/only\n")
+    # The region is down, and so is its CDN's invalidation: a warning only once skipped.
+    outputs = stack.endpoints.stack_outputs()
+    outputs["regions"]["us-west-2"]["distribution_id"] = "EDOWN"
     stack.run(stack.proxies["us-west-2"].cut())
     try:
-        result = publish(stack, links, tmp_path, "--timeout", "2")
+        waited = publish(stack, links, tmp_path, "--timeout", "2", outputs=outputs)
+        skipped = publish(
+            stack, links, tmp_path, "--timeout", "30", "--skip-region", "us-west-2", outputs=outputs
+        )
     finally:
         stack.run(stack.proxies["us-west-2"].restore())
-    assert result.returncode == 1
-    row = next(line for line in result.stdout.splitlines() if line.startswith("us-west-2"))
+    assert waited.returncode == 1
+    row = next(line for line in waited.stdout.splitlines() if line.startswith("us-west-2"))
     assert "NOT SERVING" in row
+
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "waiting for 2 regions" in skipped.stdout and "NOT SERVING" not in skipped.stdout
+    assert "us-west-2: SKIPPED as unreachable" in skipped.stdout
+    assert "check it serves" in skipped.stdout
+    assert "warning: us-west-2 (skipped) did not invalidate" in skipped.stdout
+    assert skipped.stdout.count("NOT COMPLETED") == 1  # the other CDNs invalidated
+
+
+@pytest.mark.parametrize(
+    ("skip", "refusal"),
+    [
+        (["eu-central-1"], "--skip-region eu-central-1: not a region of the stack"),
+        (["eu-west-1", "us-west-2", "ap-southeast-1"], "every region of the stack skipped"),
+    ],
+)
+def test_a_skipped_region_must_be_one_of_the_stack_s_but_not_all(stack, tmp_path, skip, refusal):
+    before = object_versions(stack)
+    flags = [arg for region in skip for arg in ("--skip-region", region)]
+    result = publish(stack, REPO / "links", tmp_path, *flags)
+    assert result.returncode == 2 and refusal in result.stderr
+    assert "Traceback" not in result.stderr
+    assert object_versions(stack) == before
 
 
 def test_invalid_links_are_not_uploaded(stack, tmp_path):

@@ -207,6 +207,19 @@ def test_publishing_uploads_then_waits_for_every_region():
     assert outputs < role < publish
 
 
+def test_with_a_region_down_the_failover_publishes_without_waiting_for_it():
+    steps = workflow("datastore-failover.yml")["jobs"]["failover"]["steps"]
+    publish = index_of(steps, uses(PUBLISH_ACTION), "publishes")
+    skip = "${{ inputs.region-down != 'none' && inputs.region-down || '' }}"
+    assert steps[publish]["with"].get("skip-region") == skip
+    action = load(GITHUB / "actions" / "publish-links" / "action.yml")
+    assert action["inputs"]["skip-region"]["default"] == ""
+    step = action["runs"]["steps"][index_of(action["runs"]["steps"], runs("publish_links"), "")]
+    assert step["env"]["SKIP_REGION"] == "${{ inputs.skip-region }}"
+    assert 'if [ -n "$SKIP_REGION" ]; then skip=(--skip-region "$SKIP_REGION"); fi' in step["run"]
+    assert '"${skip[@]}"' in step["run"]
+
+
 def test_pull_requests_preview_every_stack_but_forks_and_dependabot_get_no_credentials():
     pr = workflow("pull-request.yml")
     assert set(pr["on"]) == {"pull_request"}  # never pull_request_target
@@ -716,6 +729,12 @@ TIP_OF_MAIN_STEP = """      - name: Deploy only the tip of main
             "workflows/datastore-failover.yml",
             'then targeted=(--target-file "$RUNNER_TEMP/targets.txt"); fi',
             "then targeted=(); fi",
+        ),
+        (
+            test_with_a_region_down_the_failover_publishes_without_waiting_for_it,
+            "workflows/datastore-failover.yml",
+            "skip-region: ${{ inputs.region-down != 'none' && inputs.region-down || '' }}",
+            "skip-region: ${{ inputs.region-down }}",
         ),
         (
             test_every_pulumi_update_and_preview_runs_the_policy_pack,
