@@ -419,7 +419,9 @@ class LocalStack:
         self.state_dir = state_dir
         self.topology = topology or Topology()
         self.monitor_interval = monitor_interval
-        self.edge_port = edge_port or free_port()
+        # 0: the edge binds any free port itself (a port chosen here could be taken by one of
+        # the stack's own outgoing connections before the edge binds it).
+        self.edge_port = edge_port
         self.links = links
         self.cache_seconds = cache_seconds
         self.links_repository_url = links_repository_url
