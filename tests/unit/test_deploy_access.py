@@ -7,7 +7,7 @@ AWS's PowerUserAccess, the deploy role's managed policy.
 from __future__ import annotations
 
 import pytest
-from golinks_policy import access, preview
+from golinks_policy import access, preview, review
 from golinks_policy.iam import POWER_USER_ACCESS, Decision, Request, allowed, evaluate
 from golinks_policy.model import Stack, StackFacts
 
@@ -32,6 +32,13 @@ def test_the_pack_and_the_program_name_the_same_boundary():
     # The pack cannot import the program: the calls that carry a role's boundary are
     # written in both, and must agree.
     assert set(planning.BOUNDED_ROLE_ACTIONS) == access.BOUNDED_ROLE_CALLS
+
+
+def test_the_pack_and_the_program_agree_on_the_actions_that_take_no_resource():
+    # Written in both for the same reason: the pack may allow Resource "*" for exactly
+    # the actions the program grants on "*".
+    program = {*planning.VPC_NETWORK_INTERFACE_ACTIONS, *planning.TRACING_ACTIONS}
+    assert program == review.RESOURCELESS_ACTIONS
 
 
 def test_create_golinks_prod_x_with_star_and_assume_it_gains_nothing_beyond_the_boundary():
