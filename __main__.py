@@ -2,12 +2,19 @@
 
 One stack per environment (dev, staging, prod), each in its own AWS account.
 Reading order: configuration, providers, the regional foundations (networks,
-secrets, the Global Datastore, the index buckets), the regional APIs, then the
-traffic router: with `route53`, one CloudFront with a Lambda@Edge router and
-Route 53 latency records with health checks; with `cloudflare`, the edge (WAF,
-certificate, one CloudFront per region) and Cloudflare's load balancer. Then CI access.
+secrets, the index buckets), the link store, the regional APIs, the traffic
+router, then CI access.
+
+Two choices per stack, each a small function below, picked by its config key:
+- the link store (`linkStore`): `elasticache`, a Global Datastore with a member
+  per region; or `dynamodb`, a global table with a replica per region;
+- the traffic router (`trafficRouter`): `route53`, one CloudFront with a
+  Lambda@Edge router and Route 53 latency records with health checks; or
+  `cloudflare`, the edge (WAF, certificate, one CloudFront per region) and
+  Cloudflare's load balancer.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -23,10 +30,13 @@ from components.global_cache import CacheMember, GlobalCache, GlobalCacheArgs
 from components.global_edge import GlobalEdge, GlobalEdgeArgs
 from components.index_buckets import LinkIndexBuckets, LinkIndexBucketsArgs
 from components.latency_routing import LatencyRouting, LatencyRoutingArgs
+from components.link_store import CacheAccess, LinkStoreAccess, TableAccess
+from components.link_table import LinkTable, LinkTableArgs, LinkTableRegion
 from components.planning import (
     bucket_name,
     cache_member_id,
     cache_node_ids,
+    primary_first,
     regional_hostname,
     repository_web_url,
     resource_name,
@@ -76,44 +86,26 @@ alarms = AlarmTopics(
         email=config.alarm_email,
     ),
 )
+with_cache = config.link_store == "elasticache"
 secrets = ServiceSecrets(
     "service-secrets",
     ServiceSecretsArgs(
         name=f"golinks-{config.stack}/service",
         providers=providers.regions,
         disposable=config.disposable,
+        redis_auth=with_cache,
     ),
 )
 networks = {
     region: RegionalNetwork(
         f"network-{region}",
-        RegionalNetworkArgs(region, regional(region), vpc_cidr(config.vpc_cidr_base, index)),
+        RegionalNetworkArgs(
+            region, regional(region), vpc_cidr(config.vpc_cidr_base, index), cache=with_cache
+        ),
         providers.options(region),
     )
     for index, region in enumerate(config.regions)
 }
-cache = GlobalCache(
-    "cache",
-    GlobalCacheArgs(
-        stack=config.stack,
-        home_region=config.datastore_home_region,
-        primary_region=config.primary_region,
-        members={
-            region: CacheMember(
-                providers.regions[region],
-                networks[region].subnet_ids,
-                networks[region].cache_security_group_id,
-            )
-            for region in config.regions
-        },
-        auth_token=secrets.redis_auth_token,
-        engine=config.cache_engine,
-        engine_version=config.cache_engine_version,
-        node_type=config.cache_node_type,
-        replicas_per_region=config.cache_replicas_per_region,
-        protect=not config.disposable,
-    ),
-)
 index_buckets = LinkIndexBuckets(
     "link-index",
     LinkIndexBucketsArgs(
@@ -129,6 +121,94 @@ index_buckets = LinkIndexBuckets(
     ),
 )
 
+
+@dataclass(frozen=True)
+class LinkStore:
+    access: dict[str, LinkStoreAccess]
+    """Per region, how its functions reach the store."""
+    outputs: dict[str, pulumi.Input[str]]
+    """What the stack exports about the store."""
+
+
+def elasticache_store() -> LinkStore:
+    """A Global Datastore founded in its home region, one member in each region's VPC."""
+    cache = GlobalCache(
+        "cache",
+        GlobalCacheArgs(
+            stack=config.stack,
+            home_region=config.datastore_home_region,
+            primary_region=config.primary_region,
+            members={
+                region: CacheMember(
+                    providers.regions[region],
+                    networks[region].subnet_ids,
+                    networks[region].cache_security_group_id,
+                )
+                for region in config.regions
+            },
+            auth_token=secrets.redis_auth_token,
+            engine=config.cache_engine,
+            engine_version=config.cache_engine_version,
+            node_type=config.cache_node_type,
+            replicas_per_region=config.cache_replicas_per_region,
+            protect=not config.disposable,
+        ),
+    )
+    nodes = 1 + config.cache_replicas_per_region
+    return LinkStore(
+        access={
+            region: CacheAccess(
+                reader_endpoint=cache.reader_endpoints[region],
+                node_ids=cache_node_ids(cache_member_id(config.stack, region), nodes),
+                writer_endpoint=(
+                    cache.writer_endpoint if region == config.primary_region else None
+                ),
+            )
+            for region in config.regions
+        },
+        outputs={"global_datastore_id": cache.global_id},
+    )
+
+
+def dynamodb_store() -> LinkStore:
+    """A global table managed from its home region, one replica per region, reached from
+    each VPC through a gateway endpoint; only the primary region's sync writes."""
+    table = LinkTable(
+        "link-table",
+        LinkTableArgs(
+            stack=config.stack,
+            account_id=config.account_id,
+            primary_region=config.primary_region,
+            home_region=config.link_table_home_region,
+            regions={
+                region: LinkTableRegion(
+                    provider=providers.regions[region],
+                    vpc_id=networks[region].vpc_id,
+                    route_table_ids=networks[region].route_table_ids,
+                    function_security_group_id=networks[region].function_security_group_id,
+                )
+                for region in config.regions
+            },
+            protect=not config.disposable,
+            alarm_actions={region: [arn] for region, arn in alarms.topic_arns.items()},
+        ),
+    )
+    return LinkStore(
+        access={
+            region: TableAccess(
+                table_name=table.table_name,
+                reader_policy=table.reader_policy(region),
+                writer_policy=table.writer_policy() if region == config.primary_region else None,
+                regions=primary_first(config.regions, config.primary_region),
+            )
+            for region in config.regions
+        },
+        outputs={"link_table": table.table_name},
+    )
+
+
+link_store = {"elasticache": elasticache_store, "dynamodb": dynamodb_store}[config.link_store]()
+
 apis = {
     region: RegionalApi(
         f"api-{region}",
@@ -141,16 +221,12 @@ apis = {
             archive=archive,
             subnet_ids=networks[region].subnet_ids,
             security_group_id=networks[region].function_security_group_id,
-            reader_endpoint=cache.reader_endpoints[region],
-            writer_endpoint=cache.writer_endpoint if region == config.primary_region else None,
+            store=link_store.access[region],
             secret_arn=secrets.secret_arns[region],
             index_bucket_name=index_buckets.bucket_names[region],
             index_bucket_arn=index_buckets.bucket_arns[region],
             index_key=index_buckets.index_key,
             secrets_extension_layer_arn=config.secrets_extension_layer_arns[region],
-            cache_node_ids=cache_node_ids(
-                cache_member_id(config.stack, region), 1 + config.cache_replicas_per_region
-            ),
             alarm_topic_arn=alarms.topic_arns[region],
             permissions_boundary=role_boundary.arn,
             memory_mb=config.lambda_memory_mb,
@@ -163,10 +239,22 @@ apis = {
     for region in config.regions
 }
 
-if config.traffic_router == "route53":
+
+@dataclass(frozen=True)
+class Edges:
+    distribution_arns: list[pulumi.Output[str]]
+    """Every CloudFront distribution of the stack (a publish invalidates them)."""
+    static_bucket_arns: list[pulumi.Output[str]]
+    regional: dict[str, dict]
+    """Per region: its hostname and the distribution that answers for it (exported)."""
+
+
+def route53_router() -> Edges:
+    """One CloudFront for the public hostname with a Lambda@Edge router; per region an API
+    custom domain behind a Route 53 latency record with a health check."""
     routing = routing_name(config.domain)
     # Primary first: the order the router fails over in, and the static site's origins.
-    serving_order = sorted(config.regions, key=lambda r: r != config.primary_region)
+    serving_order = primary_first(config.regions, config.primary_region)
     edge = GlobalEdge(
         "edge",
         GlobalEdgeArgs(
@@ -191,7 +279,7 @@ if config.traffic_router == "route53":
             disposable=config.disposable,
         ),
     )
-    routing_records = LatencyRouting(
+    LatencyRouting(
         "origin-routing",
         LatencyRoutingArgs(
             name=resource_name(config.stack),
@@ -206,17 +294,23 @@ if config.traffic_router == "route53":
             record_ttl=config.origin_record_ttl,
         ),
     )
-    distribution_arns = [edge.distribution_arn]
-    static_bucket_arns = edge.static_bucket_arns
-    regional_edges = {
-        region: {
-            "hostname": regional_origin(region, routing),
-            "distribution_domain": edge.domain_name,
-            "distribution_id": edge.distribution_id,
-        }
-        for region in config.regions
-    }
-else:
+    return Edges(
+        distribution_arns=[edge.distribution_arn],
+        static_bucket_arns=edge.static_bucket_arns,
+        regional={
+            region: {
+                "hostname": regional_origin(region, routing),
+                "distribution_domain": edge.domain_name,
+                "distribution_id": edge.distribution_id,
+            }
+            for region in config.regions
+        },
+    )
+
+
+def cloudflare_router() -> Edges:
+    """Per region a CloudFront (one WAF and certificate for all of them), and Cloudflare's
+    load balancer steering each client to the nearest healthy region."""
     edge_security = EdgeSecurity(
         "edge-security",
         EdgeSecurityArgs(
@@ -231,7 +325,7 @@ else:
             log_retention_days=config.log_retention_days,
         ),
     )
-    edges = {
+    distributions = {
         region: EdgeDistribution(
             f"edge-{region}",
             EdgeDistributionArgs(
@@ -254,8 +348,7 @@ else:
         )
         for region in config.regions
     }
-
-    dns = CloudflareLatencyDNS(
+    CloudflareLatencyDNS(
         "public-hostname",
         CloudflareLatencyDNSArgs(
             name=resource_name(config.stack),
@@ -264,23 +357,28 @@ else:
             zone_id=config.cloudflare_zone_id,
             origins={
                 region: regional_hostname(region, config.domain)
-                for region in sorted(config.regions, key=lambda r: r != config.primary_region)
+                for region in primary_first(config.regions, config.primary_region)
             },
             fallback_region=config.primary_region,
             monitor_headers={EDGE_SECRET_HEADER: edge_security.edge_secret},
         ),
         pulumi.ResourceOptions(provider=providers.cloudflare),
     )
-    distribution_arns = [edges[region].distribution_arn for region in config.regions]
-    static_bucket_arns = [edges[region].static_bucket_arn for region in config.regions]
-    regional_edges = {
-        region: {
-            "hostname": regional_hostname(region, config.domain),
-            "distribution_domain": edges[region].domain_name,
-            "distribution_id": edges[region].distribution_id,
-        }
-        for region in config.regions
-    }
+    return Edges(
+        distribution_arns=[distributions[region].distribution_arn for region in config.regions],
+        static_bucket_arns=[distributions[region].static_bucket_arn for region in config.regions],
+        regional={
+            region: {
+                "hostname": regional_hostname(region, config.domain),
+                "distribution_domain": distributions[region].domain_name,
+                "distribution_id": distributions[region].distribution_id,
+            }
+            for region in config.regions
+        },
+    )
+
+
+edges = {"route53": route53_router, "cloudflare": cloudflare_router}[config.traffic_router]()
 
 ci_access = GithubDeployAccess(
     "github",
@@ -290,8 +388,8 @@ ci_access = GithubDeployAccess(
         repository=config.github_repository,
         index_bucket_arn=index_buckets.bucket_arns[config.primary_region],
         index_key=index_buckets.index_key,
-        distribution_arns=distribution_arns,
-        static_bucket_arns=static_bucket_arns,
+        distribution_arns=edges.distribution_arns,
+        static_bucket_arns=edges.static_bucket_arns,
         permissions_boundary=role_boundary.arn,
     ),
     pulumi.ResourceOptions(provider=providers.edge),  # IAM is global: keep it put
@@ -303,9 +401,9 @@ pulumi.export(
     "regions",
     {
         region: {
-            **regional_edges[region],
+            **edges.regional[region],
             "api_endpoint": apis[region].api_endpoint,
-            "healthz_url": f"https://{regional_edges[region]['hostname']}/healthz",
+            "healthz_url": f"https://{edges.regional[region]['hostname']}/healthz",
             "index_bucket": index_buckets.bucket_names[region],
             "static_bucket": bucket_name(config.stack, "site", region, config.account_id),
         }
@@ -318,7 +416,9 @@ pulumi.export(
         "s3://", index_buckets.bucket_names[config.primary_region], "/", index_buckets.index_key
     ),
 )
-pulumi.export("global_datastore_id", cache.global_id)
+pulumi.export("link_store", config.link_store)
+for output, value in link_store.outputs.items():
+    pulumi.export(output, value)
 pulumi.export("deploy_role_arn", ci_access.deploy_role_arn)
 pulumi.export("publisher_role_arn", ci_access.publisher_role_arn)
 pulumi.export("preview_role_arn", ci_access.preview_role_arn)

@@ -36,6 +36,20 @@ ROUTER_KEYS = {
     "cloudflare": ("cloudflareAccountId", "cloudflareZoneId"),
     "route53": ("route53ZoneId",),
 }
+LINK_STORES = ("elasticache", "dynamodb")
+#: Keys only one link store reads: checked for it, ignored by the other.
+STORE_KEYS = {
+    "elasticache": (
+        "datastoreHomeRegion",
+        "cacheEngine",
+        "cacheEngineVersion",
+        "cacheNodeType",
+        "cacheReplicasPerRegion",
+    ),
+    "dynamodb": ("linkTableHomeRegion",),
+}
+#: The setting that chooses, and the keys each of its choices owns.
+CHOICES = {"trafficRouter": ROUTER_KEYS, "linkStore": STORE_KEYS}
 
 PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -60,6 +74,11 @@ class StackConfig:
     regions: tuple[str, ...]
     primary_region: str
     datastore_home_region: str
+    """Where the Global Datastore was founded (elasticache; empty with dynamodb)."""
+    link_store: str
+    """elasticache or dynamodb: where the functions read the links."""
+    link_table_home_region: str
+    """Where the link table was created and is managed from (dynamodb; empty with elasticache)."""
     domain: str
     traffic_router: str
     """cloudflare or route53: who steers users to a region."""
@@ -73,6 +92,7 @@ class StackConfig:
     cache_engine_version: str
     cache_node_type: str
     cache_replicas_per_region: int
+    """The cache settings (elasticache; empty and 0 with dynamodb)."""
     lambda_memory_mb: int
     redirect_cache_seconds: int
     waf_rate_limit: int
@@ -200,6 +220,8 @@ CHECKS = {
     "regions": _regions,
     "primaryRegion": _primary_region,
     "datastoreHomeRegion": _primary_region,
+    "linkStore": _one_of(LINK_STORES),
+    "linkTableHomeRegion": _primary_region,
     "domain": _matches(_HOSTNAME_RE, "is not a lowercase DNS name like go.example.com"),
     "trafficRouter": _one_of(TRAFFIC_ROUTERS),
     "cloudflareAccountId": _matches(_HEX32_RE, "is not the 32-character hex id Cloudflare shows"),
@@ -229,17 +251,30 @@ CHECKS = {
 }
 
 
+def _chooser(key: str) -> tuple[str, str] | None:
+    """(setting, choice) when only that choice reads `key`; None for a key every stack reads."""
+    return next(
+        (
+            (setting, choice)
+            for setting, owned in CHOICES.items()
+            for choice, keys in owned.items()
+            if key in keys
+        ),
+        None,
+    )
+
+
 def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfig:
     """Validate raw config values (missing keys take their defaults)."""
     values = {key: raw.get(key, default) for key, default in DEFAULTS.items()}
     problems = [f"{PROJECT}:{key}: unknown key" for key in sorted(set(raw) - set(DEFAULTS))]
-    router = values["trafficRouter"]
+    router, store = values["trafficRouter"], values["linkStore"]
     for key, check in CHECKS.items():
-        owner = next((r for r, keys in ROUTER_KEYS.items() if key in keys), None)
-        if owner is not None and owner != router:
-            continue  # the other router's key: not read, not checked
-        if owner is not None and not values[key]:
-            problems.append(f"{PROJECT}:{key}: is required when trafficRouter is {owner}")
+        owner = _chooser(key)
+        if owner is not None and values[owner[0]] != owner[1]:
+            continue  # a key of another router or store: not read, not checked
+        if owner is not None and values[key] in (None, ""):
+            problems.append(f"{PROJECT}:{key}: is required when {owner[0]} is {owner[1]}")
         elif values[key] is None:
             problems.append(f"{PROJECT}:{key}: is required")
         elif message := check(values[key], values):
@@ -253,12 +288,15 @@ def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfi
     if problems:
         raise ConfigError(f"stack {stack!r} has invalid configuration:\n  " + "\n  ".join(problems))
 
+    cache = store == "elasticache"
     return StackConfig(
         stack=stack,
         account_id=str(account_ids[0]),
         regions=tuple(values["regions"]),
         primary_region=values["primaryRegion"],
-        datastore_home_region=values["datastoreHomeRegion"],
+        datastore_home_region=values["datastoreHomeRegion"] if cache else "",
+        link_store=store,
+        link_table_home_region="" if cache else values["linkTableHomeRegion"],
         domain=values["domain"],
         traffic_router=router,
         cloudflare_account_id=values["cloudflareAccountId"] if router == "cloudflare" else "",
@@ -267,10 +305,10 @@ def parse(stack: str, raw: dict[str, object], account_ids: object) -> StackConfi
         health_check_interval_seconds=values["healthCheckIntervalSeconds"],
         health_check_failure_threshold=values["healthCheckFailureThreshold"],
         origin_record_ttl=values["originRecordTtl"],
-        cache_engine=values["cacheEngine"],
-        cache_engine_version=str(values["cacheEngineVersion"]),
-        cache_node_type=values["cacheNodeType"],
-        cache_replicas_per_region=values["cacheReplicasPerRegion"],
+        cache_engine=values["cacheEngine"] if cache else "",
+        cache_engine_version=str(values["cacheEngineVersion"]) if cache else "",
+        cache_node_type=values["cacheNodeType"] if cache else "",
+        cache_replicas_per_region=values["cacheReplicasPerRegion"] if cache else 0,
         lambda_memory_mb=values["lambdaMemoryMb"],
         redirect_cache_seconds=values["redirectCacheSeconds"],
         waf_rate_limit=values["wafRateLimit"],

@@ -1,12 +1,18 @@
 """LinkTable: the DynamoDB global table that holds the links when `linkStore: dynamodb`.
 
-One table, created in the primary region with a replica in every other region
-of the stack (global tables version 2019.11.21: replicas are arguments of the
+One table, created in its home region with a replica in every other region of
+the stack (global tables version 2019.11.21: replicas are arguments of the
 table, replicated from its NEW_AND_OLD_IMAGES stream). On-demand billing,
 point-in-time recovery and deletion protection (protected stacks) on every
 replica, encryption at rest with the AWS managed key (one per region, so no
 key to replicate). No DynamoDB TTL: expiry is checked by the readers (see
 docs/dynamodb-store.md).
+
+The home region is where the table resource is managed from; the primary
+region is where the sync writes. Every replica takes writes, so a failover
+moves only the writer (its IAM and the replication alarms): the home stays, and
+the table is neither replaced nor touched, which also keeps a failover update
+clear of a home region that is down.
 
 Per region: a gateway VPC endpoint for DynamoDB on the functions' route
 tables, whose policy admits only this table, and the functions' egress to it;
@@ -60,11 +66,14 @@ class LinkTableArgs:
     stack: str
     account_id: str
     primary_region: str
-    """Where the table is created and the only region whose sync writes."""
+    """The only region whose sync writes."""
     regions: dict[str, LinkTableRegion]
     """Every region of the stack, the primary's included."""
+    home_region: str = ""
+    """Where the table is created and managed from (default: the primary region). Keep it
+    when the primary region moves: a table moved to another region is a new table."""
     protect: bool = False
-    """Deletion protection on every replica (protected stacks)."""
+    """Deletion protection on every replica, and Pulumi's protect (protected stacks)."""
     replication_alarm_ms: float = 10_000
     """Average ReplicationLatency to a region (5 minutes) that raises an alarm."""
     alarm_actions: dict[str, list[pulumi.Input[str]]] = field(default_factory=dict)
@@ -84,10 +93,11 @@ class LinkTable(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LinkTableArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("golinks:store:LinkTable", name, None, opts)
-        if args.primary_region not in args.regions:
-            raise ValueError(f"the primary region {args.primary_region} must be one of the regions")
+        home = args.home_region or args.primary_region
+        for role, region in (("primary", args.primary_region), ("home", home)):
+            if region not in args.regions:
+                raise ValueError(f"the {role} region {region} must be one of the regions")
         self._args = args
-        primary = args.regions[args.primary_region]
         table = aws.dynamodb.Table(
             f"{name}-table",
             name=args.table_name,
@@ -107,9 +117,11 @@ class LinkTable(pulumi.ComponentResource):
                     propagate_tags=True,
                 )
                 for region in args.regions
-                if region != args.primary_region
+                if region != home
             ],
-            opts=pulumi.ResourceOptions(parent=self, provider=primary.provider),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.regions[home].provider, protect=args.protect
+            ),
         )
         for region, where in args.regions.items():
             self._endpoint(name, region, where)

@@ -107,6 +107,17 @@ def subnet_plan(region: str, cidr: str) -> list[tuple[str, str]]:
     return [(f"{region}{zone}", str(next(blocks))) for zone in AVAILABILITY_ZONES]
 
 
+def primary_first(regions: tuple[str, ...] | list[str], primary: str) -> list[str]:
+    """The regions with the primary first, the others in their configured order.
+
+    The order a router fails over in, and the order the link table's sync
+    flips regions in.
+    """
+    if primary not in regions:
+        raise ValueError(f"the primary region {primary} is not one of {list(regions)}")
+    return [primary, *(region for region in regions if region != primary)]
+
+
 def regional_hostname(region: str, domain: str) -> str:
     """The one alias of a region's CloudFront distribution (an alias can belong to one only)."""
     return f"{region}.{domain}"
@@ -200,11 +211,15 @@ def function_policy(
     index_bucket_arn: str,
     index_key: str,
     failure_queue_arn: str | None = None,
+    in_vpc: bool = True,
+    store_statements: list[dict] | None = None,
 ) -> dict:
-    """What a function may do: log, read its secret, read the link index. Nothing else.
+    """What a function may do: log, read its secret, read the link index, and reach the
+    link store as `store_statements` allow (DynamoDB; none for Redis). Nothing else.
 
     An asynchronously invoked function (sync) also sends its failed events to
     its on-failure queue: Lambda delivers them with the function's own role.
+    Only a function in a VPC (the default) manages network interfaces.
     """
     failures = (
         [
@@ -237,14 +252,20 @@ def function_policy(
             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
             "Resource": f"{index_bucket_arn}/{index_key}",
         },
-        {
-            # A function in a VPC manages its network interfaces; AWS defines no
-            # resource-level permissions for these actions, so Resource must be "*".
-            "Sid": "VpcNetworkInterfaces",
-            "Effect": "Allow",
-            "Action": VPC_NETWORK_INTERFACE_ACTIONS,
-            "Resource": "*",
-        },
+        *(
+            [
+                {
+                    # A function in a VPC manages its network interfaces; AWS defines no
+                    # resource-level permissions for these actions, so Resource must be "*".
+                    "Sid": "VpcNetworkInterfaces",
+                    "Effect": "Allow",
+                    "Action": VPC_NETWORK_INTERFACE_ACTIONS,
+                    "Resource": "*",
+                }
+            ]
+            if in_vpc
+            else []
+        ),
         {
             # X-Ray's trace-ingestion actions take no resource ARN either.
             "Sid": "Tracing",
@@ -253,6 +274,7 @@ def function_policy(
             "Resource": "*",
         },
         *failures,
+        *(store_statements or []),
     )
 
 

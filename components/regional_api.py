@@ -2,16 +2,20 @@
 
 - `redirect` answers `$default`, `health` answers `GET /healthz`; in the primary
   region `sync` is notified by the index bucket. All three run the shared
-  archive on arm64 in the region's VPC and read the service secret through the
-  Parameters and Secrets extension.
+  archive on arm64 and read the service secret through the Parameters and
+  Secrets extension; redirect and health run in the region's VPC, and so does
+  the sync unless the link store is reached from outside (components/link_store.py).
+- Each function reaches the link store as its `store` says: its environment,
+  and for DynamoDB the one IAM document that grants it (readers: their own
+  region's replica; the primary's sync: the writes).
 - The HTTP API has access logs and throttling; it carries no WAF (HTTP APIs
   cannot), so CloudFront's WAF plus the origin-verify check in the function
   guard it.
 - Nothing fails silently: `health` and `sync` have reserved concurrency (a
   redirect surge cannot starve them); an S3 event that `sync` still fails
   after Lambda's two asynchronous retries lands in an encrypted SQS queue;
-  alarms on sync errors, queued failures, undeliverable failures, and the
-  Datastore replication lag of every node of this region's member.
+  alarms on sync errors, queued failures, undeliverable failures, and (with
+  the cache) the Datastore replication lag of every node of this region's member.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.link_store import CacheAccess, LinkStoreAccess
 from components.planning import HEALTH_ROUTE, function_policy, service_trust_policy
 from lambda_package import LAMBDA_RUNTIME
 
@@ -52,18 +57,14 @@ class RegionalApiArgs:
     """The shared function archive (lambda_package)."""
     subnet_ids: list[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
-    reader_endpoint: pulumi.Input[str]
-    """This region's cache reader endpoint (redirect and health read here)."""
-    writer_endpoint: pulumi.Input[str] | None
-    """The primary's writer endpoint; set in the primary region only (sync writes here)."""
+    store: LinkStoreAccess
+    """How this region's functions reach the link store; it writes in the primary region only."""
     secret_arn: pulumi.Input[str]
     index_bucket_name: pulumi.Input[str]
     index_bucket_arn: pulumi.Input[str]
     index_key: str
     secrets_extension_layer_arn: str
     """This region's arm64 Parameters and Secrets extension layer, whole."""
-    cache_node_ids: list[str]
-    """The nodes (CacheClusterId) of this region's Datastore member: lag is published per node."""
     alarm_topic_arn: pulumi.Input[str]
     """SNS topic every alarm here notifies (AlarmTopics)."""
     permissions_boundary: pulumi.Input[str]
@@ -97,8 +98,11 @@ class RegionalApi(pulumi.ComponentResource):
         super().__init__("golinks:api:RegionalApi", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         is_primary = args.region == args.primary_region
-        if is_primary != (args.writer_endpoint is not None):
-            raise ValueError("writer_endpoint is for the primary region, and required there")
+        store = args.store
+        if is_primary != store.writes:
+            raise ValueError(
+                "the store's write access is for the primary region, and required there"
+            )
 
         # Readers do not depend on where writes go: a failover changes nothing
         # about them, so it needs nothing from a region that is down.
@@ -107,7 +111,6 @@ class RegionalApi(pulumi.ComponentResource):
             "LINK_INDEX_BUCKET": args.index_bucket_name,
             "LINK_INDEX_KEY": args.index_key,
         }
-        reader_url = pulumi.Output.concat("rediss://", args.reader_endpoint, ":6379/0")
         functions = {
             "redirect": self._function(
                 name,
@@ -115,9 +118,10 @@ class RegionalApi(pulumi.ComponentResource):
                 "redirect",
                 "functions.redirect.handler",
                 timeout=5,
+                store_policy=store.reader_policy,
                 env={
                     **common_env,
-                    "REDIS_URL": reader_url,
+                    **store.reader_env(),
                     "REDIRECT_CACHE_SECONDS": str(args.redirect_cache_seconds),
                     **(
                         {"LINKS_REPOSITORY_URL": args.links_repository_url}
@@ -132,7 +136,8 @@ class RegionalApi(pulumi.ComponentResource):
                 "health",
                 "functions.health.handler",
                 timeout=5,
-                env={**common_env, "REDIS_URL": reader_url},
+                env={**common_env, **store.reader_env()},
+                store_policy=store.reader_policy,
                 reserved_concurrency=args.health_reserved_concurrency,
             ),
         }
@@ -145,14 +150,15 @@ class RegionalApi(pulumi.ComponentResource):
                 message_retention_seconds=14 * 24 * 3600,  # SQS's longest
                 opts=child,
             )
-            writer_url = pulumi.Output.concat("rediss://", args.writer_endpoint, ":6379/0")
             functions["sync"] = self._function(
                 name,
                 args,
                 "sync",
                 "functions.sync.handler",
                 timeout=300,
-                env={**common_env, "REDIS_URL": writer_url, "PRIMARY_REGION": args.primary_region},
+                env={**common_env, **store.writer_env(), "PRIMARY_REGION": args.primary_region},
+                store_policy=store.writer_policy,
+                in_vpc=store.sync_in_vpc,
                 memory_mb=max(args.memory_mb, 1024),
                 reserved_concurrency=args.sync_reserved_concurrency,
                 failure_queue_arn=failures.arn,
@@ -235,12 +241,15 @@ class RegionalApi(pulumi.ComponentResource):
         *,
         timeout: int,
         env: dict,
+        store_policy: str | None = None,
+        in_vpc: bool = True,
         memory_mb: int | None = None,
         reserved_concurrency: int | None = None,
         failure_queue_arn: pulumi.Input[str] | None = None,
     ) -> aws.lambda_.Function:
         child = pulumi.ResourceOptions(parent=self)
         function_name = f"{args.name}-{purpose}"
+        store_statements = json.loads(store_policy)["Statement"] if store_policy else []
         logs = aws.cloudwatch.LogGroup(
             f"{name}-{purpose}",
             name=f"/aws/lambda/{function_name}",
@@ -267,6 +276,8 @@ class RegionalApi(pulumi.ComponentResource):
                         index_bucket_arn=arns[2],
                         index_key=args.index_key,
                         failure_queue_arn=arns[3],
+                        in_vpc=in_vpc,
+                        store_statements=store_statements,
                     )
                 )
             ),
@@ -285,10 +296,11 @@ class RegionalApi(pulumi.ComponentResource):
             reserved_concurrent_executions=reserved_concurrency,
             layers=[args.secrets_extension_layer_arn],
             environment={"variables": env},
-            vpc_config={
-                "subnet_ids": args.subnet_ids,
-                "security_group_ids": [args.security_group_id],
-            },
+            vpc_config=(
+                {"subnet_ids": args.subnet_ids, "security_group_ids": [args.security_group_id]}
+                if in_vpc
+                else None
+            ),
             tracing_config={"mode": "Active"},
             logging_config={"log_format": "Text", "log_group": logs.name},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs]),
@@ -403,7 +415,7 @@ class RegionalApi(pulumi.ComponentResource):
                 threshold=0,
                 **once,
             )
-        if args.region != args.primary_region:
+        if isinstance(args.store, CacheAccess) and args.region != args.primary_region:
             # Engine metrics exist per node (CacheClusterId), never per replication
             # group; the worst node of this region's member is the lag that matters.
             nodes = [
@@ -418,7 +430,7 @@ class RegionalApi(pulumi.ComponentResource):
                         "stat": "Maximum",
                     },
                 }
-                for index, node in enumerate(args.cache_node_ids, 1)
+                for index, node in enumerate(args.store.node_ids, 1)
             ]
             worst = ", ".join(query["id"] for query in nodes)
             alarm(

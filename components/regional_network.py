@@ -1,9 +1,11 @@
 """RegionalNetwork: a private VPC for one region's functions and cache. No NAT, no internet.
 
 Functions reach S3 through a gateway endpoint and Secrets Manager through an
-interface endpoint; the cache accepts only the functions on its port. Security
-group rules are standalone resources (the groups carry no inline rules, so the
-provider drops AWS's default allow-all egress).
+interface endpoint; the cache (when the stack has one) accepts only the
+functions on its port. Without a cache there is no cache security group and no
+Redis rule. Security group rules are standalone resources (the groups carry no
+inline rules, so the provider drops AWS's default allow-all egress), so other
+components add theirs (the link table's gateway endpoint, on `route_table_ids`).
 """
 
 from __future__ import annotations
@@ -24,13 +26,19 @@ class RegionalNetworkArgs:
     """Physical name prefix, e.g. golinks-prod-euw1."""
     cidr: str
     """The VPC's block, e.g. 10.40.0.0/16; split into one private /20 per availability zone."""
+    cache: bool = True
+    """Whether the region has a cache: its security group and the Redis rules between it and
+    the functions (default True; False with linkStore dynamodb)."""
 
 
 class RegionalNetwork(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     subnet_ids: list[pulumi.Output[str]]
+    route_table_ids: list[pulumi.Output[str]]
+    """The functions' subnets' route tables (gateway endpoints go on them)."""
     function_security_group_id: pulumi.Output[str]
-    cache_security_group_id: pulumi.Output[str]
+    cache_security_group_id: pulumi.Output[str] | None
+    """None without a cache."""
 
     def __init__(self, name: str, args: RegionalNetworkArgs, opts: pulumi.ResourceOptions):
         super().__init__("golinks:network:RegionalNetwork", name, None, opts)
@@ -74,11 +82,10 @@ class RegionalNetwork(pulumi.ComponentResource):
         functions = aws.ec2.SecurityGroup(
             f"{name}-functions",
             vpc_id=vpc.id,
-            description="Lambda functions: out to the cache, S3 and Secrets Manager only",
+            description="Lambda functions: out to the "
+            + ("cache" if args.cache else "link table")
+            + ", S3 and Secrets Manager only",
             opts=child,
-        )
-        cache = aws.ec2.SecurityGroup(
-            f"{name}-cache", vpc_id=vpc.id, description="Cache nodes", opts=child
         )
         endpoints = aws.ec2.SecurityGroup(
             f"{name}-endpoints", vpc_id=vpc.id, description="Interface endpoints", opts=child
@@ -90,10 +97,16 @@ class RegionalNetwork(pulumi.ComponentResource):
 
         # The only traffic this VPC allows.
         ingress, egress = aws.vpc.SecurityGroupIngressRule, aws.vpc.SecurityGroupEgressRule
-        allow(ingress, "cache-from-functions", cache, CACHE_PORT, "Redis from the functions",
-              referenced_security_group_id=functions.id)  # fmt: skip
-        allow(egress, "functions-to-cache", functions, CACHE_PORT, "Redis to the cache",
-              referenced_security_group_id=cache.id)  # fmt: skip
+        self.cache_security_group_id = None
+        if args.cache:
+            cache = aws.ec2.SecurityGroup(
+                f"{name}-cache", vpc_id=vpc.id, description="Cache nodes", opts=child
+            )
+            allow(ingress, "cache-from-functions", cache, CACHE_PORT, "Redis from the functions",
+                  referenced_security_group_id=functions.id)  # fmt: skip
+            allow(egress, "functions-to-cache", functions, CACHE_PORT, "Redis to the cache",
+                  referenced_security_group_id=cache.id)  # fmt: skip
+            self.cache_security_group_id = cache.id
         allow(egress, "functions-to-s3", functions, HTTPS_PORT, "HTTPS to S3 (gateway endpoint)",
               prefix_list_id=s3.prefix_list_id)  # fmt: skip
         allow(egress, "functions-to-endpoints", functions, HTTPS_PORT, "HTTPS to endpoints",
@@ -112,13 +125,14 @@ class RegionalNetwork(pulumi.ComponentResource):
         )
 
         self.vpc_id = vpc.id
+        self.route_table_ids = [routes.id]
         self.function_security_group_id = functions.id
-        self.cache_security_group_id = cache.id
         self.register_outputs(
             {
                 "vpc_id": vpc.id,
                 "subnet_ids": self.subnet_ids,
+                "route_table_ids": self.route_table_ids,
                 "function_security_group_id": functions.id,
-                "cache_security_group_id": cache.id,
+                "cache_security_group_id": self.cache_security_group_id,
             }
         )

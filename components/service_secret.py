@@ -1,6 +1,7 @@
 """ServiceSecrets: the cache AUTH token and the origin-verify value, in every region.
 
-Both are generated here and stored as one JSON secret per region, which the
+Both are generated here (the AUTH token only for a stack with a cache) and
+stored as one JSON secret per region, which the
 functions read through the Parameters and Secrets extension; they never appear
 in a function's environment. The origin-verify value is also what CloudFront
 sends as the x-origin-verify header.
@@ -29,13 +30,17 @@ class ServiceSecretsArgs:
     disposable: bool = False
     """True: deleted without a recovery window, unprotected. False (default): a
     deletion can be undone for RECOVERY_WINDOW_DAYS, and the secret is protected."""
+    redis_auth: bool = True
+    """Generate the cache's AUTH token (default True; False for a stack without a cache:
+    the secret then holds the origin-verify value alone)."""
 
 
 RECOVERY_WINDOW_DAYS = 7
 
 
 class ServiceSecrets(pulumi.ComponentResource):
-    redis_auth_token: pulumi.Output[str]
+    redis_auth_token: pulumi.Output[str] | None
+    """None without a cache."""
     origin_verify: pulumi.Output[str]
     secret_arns: dict[str, pulumi.Output[str]]
 
@@ -44,21 +49,29 @@ class ServiceSecrets(pulumi.ComponentResource):
     ):
         super().__init__("golinks:security:ServiceSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        # ElastiCache AUTH tokens: 16-128 printable characters without @ " / or spaces.
-        auth = random.RandomPassword(f"{name}-redis-auth", length=64, special=False, opts=child)
+        values = {}
+        self.redis_auth_token = None
+        if args.redis_auth:
+            # ElastiCache AUTH tokens: 16-128 printable characters without @ " / or spaces.
+            auth = random.RandomPassword(f"{name}-redis-auth", length=64, special=False, opts=child)
+            values["redis_auth_token"] = auth.result
+            self.redis_auth_token = pulumi.Output.secret(auth.result)
         origin = random.RandomPassword(
             f"{name}-origin-verify", length=48, special=False, opts=child
         )
-        value = pulumi.Output.json_dumps(
-            {"redis_auth_token": auth.result, "origin_verify": origin.result}
-        )
+        values["origin_verify"] = origin.result
+        value = pulumi.Output.json_dumps(values)
         self.secret_arns = {}
         for region, provider in args.providers.items():
             in_region = pulumi.ResourceOptions(parent=self, provider=provider)
             secret = aws.secretsmanager.Secret(
                 f"{name}-{region}",
                 name=args.name,
-                description="Cache AUTH token and CloudFront origin-verify value",
+                description=(
+                    "Cache AUTH token and CloudFront origin-verify value"
+                    if args.redis_auth
+                    else "CloudFront origin-verify value"
+                ),
                 recovery_window_in_days=0 if args.disposable else RECOVERY_WINDOW_DAYS,
                 opts=pulumi.ResourceOptions.merge(
                     in_region, pulumi.ResourceOptions(protect=not args.disposable)
@@ -68,6 +81,5 @@ class ServiceSecrets(pulumi.ComponentResource):
                 f"{name}-{region}", secret_id=secret.id, secret_string=value, opts=in_region
             )
             self.secret_arns[region] = secret.arn
-        self.redis_auth_token = pulumi.Output.secret(auth.result)
         self.origin_verify = pulumi.Output.secret(origin.result)
         self.register_outputs({"secret_arns": self.secret_arns})

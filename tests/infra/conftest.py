@@ -21,6 +21,9 @@ ROUTE53 = {
     "golinks:cloudflareZoneId": None,
 }
 
+#: The DynamoDB link store: the stack files stay on ElastiCache; this override switches.
+DYNAMODB = {"golinks:linkStore": "dynamodb"}
+
 
 @pytest.fixture(scope="session")
 def archive(tmp_path_factory) -> Path:
@@ -41,6 +44,12 @@ def deployments(archive) -> dict[str, Deployment]:
 def route53_deployments(archive) -> dict[str, Deployment]:
     """Every stack with trafficRouter route53."""
     return {stack: deploy(stack, archive, ROUTE53) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def dynamodb_deployments(archive) -> dict[str, Deployment]:
+    """Every stack with linkStore dynamodb."""
+    return {stack: deploy(stack, archive, DYNAMODB) for stack in STACKS}
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from .harness import deploy
         ),
         ({"golinks:regions": ["eu-west-1", "sa-east-1"]}, "['sa-east-1'] not supported"),
         ({"golinks:cacheEngine": "memcached"}, "golinks:cacheEngine: 'memcached' is not one of"),
+        ({"golinks:linkStore": "memcached"}, "golinks:linkStore: 'memcached' is not one of"),
         ({"golinks:domain": None}, "golinks:domain: is required"),
         ({"golinks:githubRepository": "no-slash"}, "golinks:githubRepository: 'no-slash'"),
         ({"golinks:wafRateLimit": 5}, "golinks:wafRateLimit: must be a whole number from 10"),

@@ -74,6 +74,7 @@ def test_routes_and_function_wiring(deployments, stack):
     )
     for function in d.of_type("aws:lambda/function:Function"):
         env = function["environment"]["variables"]
+        assert env["LINK_STORE"] == "elasticache" and "LINK_TABLE" not in env
         assert env["REDIS_URL"].startswith("rediss://") and env["REDIS_URL"].endswith(":6379/0")
         assert (
             env["LINK_INDEX_BUCKET"]
@@ -146,6 +147,8 @@ def test_exports_give_ci_everything_it_needs(deployments, stack):
         )
         assert facts["distribution_domain"].endswith(".cloudfront.net")
         assert facts["api_endpoint"].startswith("https://") and region in facts["api_endpoint"]
+    assert exports["link_store"] == "elasticache" and "link_table" not in exports
+    assert exports["global_datastore_id"] == f"ldgnf-golinks-{stack}"
     assert exports["deploy_role_arn"] == f"arn:aws:iam::{d.account_id}:role/golinks-{stack}-deploy"
     assert json.dumps(exports).count("arn:aws:iam::") == 3  # deploy, publish, preview roles
 

@@ -100,6 +100,54 @@ def test_an_asynchronous_function_may_send_to_its_failure_queue_only():
     assert [s["Resource"] for s in sends] == [queue]
 
 
+def test_a_function_outside_the_vpc_manages_no_network_interfaces_and_gets_its_store_grant():
+    table = {
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem"],
+        "Resource": ["arn:aws:dynamodb:eu-west-1:1:table/golinks-dev-links"],
+    }
+    document = planning.function_policy(
+        log_group_arn="arn:aws:logs:eu-west-1:1:log-group:/aws/lambda/f",
+        secret_arn="arn:aws:secretsmanager:eu-west-1:1:secret:s",
+        index_bucket_arn="arn:aws:s3:::b",
+        index_key="index/links.json",
+        in_vpc=False,
+        store_statements=[table],
+    )
+    assert "VpcNetworkInterfaces" not in {s.get("Sid") for s in document["Statement"]}
+    assert document["Statement"][-1] == table
+
+
+@pytest.mark.parametrize(
+    ("regions", "primary", "ordered"),
+    [
+        (
+            ("eu-west-1", "us-west-2", "ap-southeast-1"),
+            "eu-west-1",
+            ["eu-west-1", "us-west-2", "ap-southeast-1"],
+        ),
+        (
+            ("eu-west-1", "us-west-2", "ap-southeast-1"),
+            "us-west-2",
+            ["us-west-2", "eu-west-1", "ap-southeast-1"],
+        ),
+        (
+            ("eu-west-1", "us-west-2", "ap-southeast-1"),
+            "ap-southeast-1",
+            ["ap-southeast-1", "eu-west-1", "us-west-2"],
+        ),
+        (("us-west-2",), "us-west-2", ["us-west-2"]),
+    ],
+)
+def test_primary_first_keeps_the_configured_order_behind_the_primary(regions, primary, ordered):
+    assert planning.primary_first(regions, primary) == ordered
+
+
+def test_primary_first_refuses_a_primary_outside_the_regions():
+    with pytest.raises(ValueError, match="us-east-1 is not one of"):
+        planning.primary_first(("eu-west-1",), "us-east-1")
+
+
 def test_github_trust_pins_audience_and_environment_subject():
     document = planning.github_trust_policy(
         "arn:aws:iam::1:oidc-provider/x", "example/golinks", "prod"

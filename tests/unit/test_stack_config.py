@@ -28,6 +28,7 @@ def test_the_stack_files_are_valid(stack):
     raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("golinks:")}
     config = parse(stack, raw, values["aws:allowedAccountIds"])
     assert config.primary_region == "eu-west-1"
+    assert config.link_store == "elasticache"  # variants are tests' overrides
     if stack != "dev":
         assert config.regions == ("eu-west-1", "us-west-2", "ap-southeast-1")
     # Only dev may be torn down and re-created; the others keep their data protected.
@@ -212,3 +213,56 @@ def test_router_keys_are_required_only_for_their_router(raw, messages):
         assert message in str(error.value)
     if raw.get("trafficRouter") == "route53":
         assert "cloudflare" not in str(error.value).lower()
+
+
+def test_elasticache_is_the_default_store():
+    config = parse("prod", REQUIRED, ["111111111111"])
+    assert (config.link_store, config.link_table_home_region) == ("elasticache", "")
+    assert config.datastore_home_region == "eu-west-1"
+
+
+def test_a_dynamodb_stack_reads_no_cache_key():
+    # Cache keys a DynamoDB stack would refuse if it read them: it does not.
+    raw = {
+        **REQUIRED,
+        "linkStore": "dynamodb",
+        "cacheNodeType": "cache.t4g.micro",
+        "cacheReplicasPerRegion": 0,
+        "datastoreHomeRegion": "mars-1",
+    }
+    config = parse("prod", raw, ["111111111111"])
+    assert (config.link_store, config.link_table_home_region) == ("dynamodb", "eu-west-1")
+    assert (config.cache_node_type, config.cache_replicas_per_region) == ("", 0)
+    assert config.datastore_home_region == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "messages"),
+    [
+        ({"linkStore": "redis"}, ["golinks:linkStore: 'redis' is not one of"]),
+        (
+            {"linkStore": "dynamodb", "linkTableHomeRegion": "us-east-1"},
+            ["golinks:linkTableHomeRegion: 'us-east-1' must be one of regions"],
+        ),
+        (
+            {"linkStore": "dynamodb", "linkTableHomeRegion": ""},
+            ["golinks:linkTableHomeRegion: is required when linkStore is dynamodb"],
+        ),
+        (
+            {"linkStore": "elasticache", "datastoreHomeRegion": ""},
+            ["golinks:datastoreHomeRegion: is required when linkStore is elasticache"],
+        ),
+    ],
+)
+def test_store_keys_are_checked_only_for_their_store(raw, messages):
+    with pytest.raises(ConfigError) as error:
+        parse("prod", {**REQUIRED, **raw}, ["111111111111"])
+    for message in messages:
+        assert message in str(error.value)
+    if raw.get("linkStore") == "dynamodb":
+        assert "datastoreHomeRegion" not in str(error.value)
+
+
+def test_an_elasticache_stack_ignores_the_table_home():
+    config = parse("prod", {**REQUIRED, "linkTableHomeRegion": "mars-1"}, ["111111111111"])
+    assert config.link_table_home_region == ""
