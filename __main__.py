@@ -391,6 +391,7 @@ ci_access = GithubDeployAccess(
         distribution_arns=edges.distribution_arns,
         static_bucket_arns=edges.static_bucket_arns,
         permissions_boundary=role_boundary.arn,
+        disposable=config.disposable,
     ),
     pulumi.ResourceOptions(provider=providers.edge),  # IAM is global: keep it put
 )

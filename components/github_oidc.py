@@ -58,6 +58,9 @@ class GithubDeployAccessArgs:
     static_bucket_arns: list[pulumi.Input[str]] = field(default_factory=list)
     """Every region's static-site bucket: the publisher writes the link directory there
     (default none)."""
+    disposable: bool = False
+    """The deploy role may delete the link table (tear down); default False: a lasting
+    stack's table, replicas and backups are deleted by an administrator only."""
 
 
 class GithubDeployAccess(pulumi.ComponentResource):
@@ -94,7 +97,9 @@ class GithubDeployAccess(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-deploy-iam",
             role=deploy.id,
-            policy=json.dumps(deploy_iam_policy(args.account_id, args.stack)),
+            policy=json.dumps(
+                deploy_iam_policy(args.account_id, args.stack, disposable=args.disposable)
+            ),
             opts=child,
         )
         publisher = aws.iam.Role(

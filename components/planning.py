@@ -572,13 +572,54 @@ def edge_log_group(function_name: str) -> str:
     return f"/aws/lambda/{EDGE_REGION}.{function_name}"
 
 
+def link_table_name(stack: str) -> str:
+    """The DynamoDB global table of a `linkStore: dynamodb` stack (one name, every region)."""
+    return resource_name(stack, "links")
+
+
+def link_table_arn(account_id: str, stack: str, region: str) -> str:
+    """The link table's replica in `region` ("*": every replica)."""
+    return f"arn:aws:dynamodb:{region}:{account_id}:table/{link_table_name(stack)}"
+
+
+#: Everything the functions do with the link table's items: GetItem (redirect, health),
+#: and the sync's lease, scan, batch writes and per-region read-backs.
+LINK_TABLE_ITEM_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+]
+#: What the deploy role never does to the link table, whatever the stack: TTL deletes
+#: race republished links (docs/dynamodb-store.md); the stack needs no resource policy,
+#: export or restore, so none can open the links to another account or copy them.
+LINK_TABLE_NEVER = [
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:DeleteResourcePolicy",
+    "dynamodb:ExportTableToPointInTime",
+    "dynamodb:RestoreTableToPointInTime",
+    "dynamodb:RestoreTableFromBackup",
+]
+#: Deleting the table, one of its replicas or a backup: on a lasting stack, an
+#: administrator's (`pulumi destroy` and removing a region, like the bootstrap).
+LINK_TABLE_REMOVAL = [
+    "dynamodb:DeleteTable",
+    "dynamodb:DeleteTableReplica",
+    "dynamodb:DeleteBackup",
+]
+
+
 def role_boundary_policy(account_id: str, stack: str) -> dict:
     """The most any of the stack's workload roles (functions, replication, publisher) may do.
 
     The deploy role may create and edit `golinks-<stack>-*` roles only with this
     boundary attached, so whatever policy it writes, such a role can do no more
     than this: no IAM, nothing outside the stack's own buckets, secrets, queues,
-    tables and log groups.
+    link table items and log groups.
     """
     own = resource_name(stack)
     return _document(
@@ -634,24 +675,17 @@ def role_boundary_policy(account_id: str, stack: str) -> dict:
             "Resource": [f"arn:aws:s3:::{own}-*"],
         },
         {
-            "Sid": "OwnQueuesAndTables",
+            "Sid": "OwnQueues",
             "Effect": "Allow",
-            "Action": [
-                "sqs:SendMessage",
-                "dynamodb:GetItem",
-                "dynamodb:BatchGetItem",
-                "dynamodb:Query",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:BatchWriteItem",
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:DescribeTable",
-            ],
-            "Resource": [
-                f"arn:aws:sqs:*:{account_id}:{own}-*",
-                f"arn:aws:dynamodb:*:{account_id}:table/{own}-*",
-            ],
+            "Action": "sqs:SendMessage",
+            "Resource": f"arn:aws:sqs:*:{account_id}:{own}-*",
+        },
+        {
+            # The functions' items in the link table's replicas; never its settings.
+            "Sid": "LinkTableItems",
+            "Effect": "Allow",
+            "Action": LINK_TABLE_ITEM_ACTIONS,
+            "Resource": link_table_arn(account_id, stack, "*"),
         },
         {
             "Sid": "EdgeCacheInvalidation",
@@ -690,7 +724,7 @@ ROLE_READS = [
 ]
 
 
-def deploy_iam_policy(account_id: str, stack: str) -> dict:
+def deploy_iam_policy(account_id: str, stack: str, *, disposable: bool = False) -> dict:
     """IAM for `pulumi up`: this stack's roles, each bound by the role boundary.
 
     The deploy role's other permissions come from AWS's PowerUserAccess, which
@@ -699,6 +733,10 @@ def deploy_iam_policy(account_id: str, stack: str) -> dict:
     an administrator and become it); it can neither remove nor rewrite that
     boundary, nor touch itself, the preview role or the GitHub identity provider:
     those are an administrator's (docs/deploy.md, bootstrap).
+
+    Of DynamoDB it keeps only the stack's link table (every replica, its streams and
+    backups), never with TTL, a resource policy, an export or a restore; unless the
+    stack is `disposable`, it cannot delete the table, a replica or a backup.
     """
     roles = f"arn:aws:iam::{account_id}:role/{resource_name(stack)}-*"
     administered = [
@@ -706,7 +744,33 @@ def deploy_iam_policy(account_id: str, stack: str) -> dict:
     ]
     boundary = boundary_policy_arn(account_id, stack)
     identity_provider = f"arn:aws:iam::{account_id}:oidc-provider/{GITHUB_OIDC_HOST}"
+    link_table = link_table_arn(account_id, stack, "*")
+    lasting = (
+        []
+        if disposable
+        else [
+            {
+                "Sid": "LastingLinkTableStays",
+                "Effect": "Deny",
+                "Action": LINK_TABLE_REMOVAL,
+                "Resource": [link_table, f"{link_table}/*"],
+            }
+        ]
+    )
     return _document(
+        {
+            "Sid": "NoTableButTheLinks",
+            "Effect": "Deny",
+            "Action": "dynamodb:*",
+            "NotResource": [link_table, f"{link_table}/*"],
+        },
+        {
+            "Sid": "LinkTableNeverExpiresOpensOrCopies",
+            "Effect": "Deny",
+            "Action": LINK_TABLE_NEVER,
+            "Resource": "*",
+        },
+        *lasting,
         {
             "Sid": "NeverTheRolesCiAssumes",
             "Effect": "Deny",
@@ -793,6 +857,8 @@ def deploy_iam_policy(account_id: str, stack: str) -> dict:
                     "iam:AWSServiceName": [
                         "elasticache.amazonaws.com",
                         "replication.s3.amazonaws.com",
+                        # Created with the account's first global table (AWS's docs).
+                        "replication.dynamodb.amazonaws.com",
                     ]
                 }
             },

@@ -1,4 +1,4 @@
-"""The Global Datastore failover runbook, as a command: dry run by default.
+"""The failover runbook (moving writes to another region), as a command: dry run by default.
 
     python -m scripts.datastore_failover promote --stack prod --to-region us-west-2 \\
         --stack-outputs outputs.json [--execute] [--timeout 1800]
@@ -6,13 +6,21 @@
     python -m scripts.datastore_failover targets --preview preview.json --unreachable eu-west-1 \\
         [--state state.json]
 
-`promote`:
+The stack's `link_store` output says which store it runs on (absent: `elasticache`).
+
+`promote`, with the ElastiCache Global Datastore:
 1. promote the target region's member (`aws elasticache failover-global-replication-group`),
    unless AWS already reports it primary (a re-run after a later step failed, even
    after the failover's `pulumi up`: it resumes, and succeeds);
 2. wait until AWS reports it primary;
 3. set `golinks:primaryRegion` in Pulumi.<stack>.yaml, so the next `pulumi up` moves
    the sync function, publishing and the fallback pool (docs/deploy.md, runbook).
+With the DynamoDB global table there is nothing to promote: every replica takes
+writes, and who writes is the stack's choice (the sync function, its write access
+and the index bucket's notification follow `primaryRegion`). So:
+1. wait until AWS reports the table ACTIVE in the target region (`aws dynamodb
+   describe-table`, asked there only: the old primary region may be down);
+2. set `golinks:primaryRegion` as above.
 Without --execute it prints exactly that and changes nothing.
 
 `check` (run by every deploy before `pulumi up`, with the deploy role): the stack
@@ -20,7 +28,9 @@ file's primaryRegion must be the region AWS reports as the Datastore's primary n
 (`aws elasticache describe-global-replication-groups`, not the stack outputs, which
 change only with the failover's `pulumi up`). After a failover they differ until the
 failover's pull request is merged, and deploying the old file would move writes back
-to a read-only member.
+to a read-only member. With DynamoDB the writer is wherever the stack put it, so the
+file must name the region the stack runs with (its `primary_region` output): deploying
+the old file would move the writer back to the region the failover left, maybe down.
 
 `targets` (while the old primary region is down): from `pulumi preview --json`
 of the re-pointed stack, print the URNs `pulumi up --target` must change, one
@@ -52,13 +62,28 @@ from components.planning import resource_name, short_region
 REPO = Path(__file__).resolve().parent.parent
 PRIMARY_KEY = "golinks:primaryRegion"
 PROMOTED = "PRIMARY/available"
+#: A table (or replica) that takes reads and writes.
+TABLE_READY = "ACTIVE"
+
+
+def link_store(outputs: dict) -> str:
+    """elasticache or dynamodb: what the deployed stack keeps its links in."""
+    store = outputs.get("link_store", "elasticache")
+    if store not in ("elasticache", "dynamodb"):
+        raise ValueError(f"the stack output link_store is {store!r}: elasticache or dynamodb")
+    return store
 
 
 def plan(stack: str, outputs: dict, target: str) -> list[list[str]]:
-    """The AWS CLI calls that promote `target`; ValueError if that makes no sense."""
+    """The AWS CLI calls that promote `target` (none with DynamoDB); ValueError if that
+    makes no sense."""
     regions = list(outputs["regions"])
     if target not in regions:
         raise ValueError(f"{target} is not one of the stack's regions {regions}")
+    if link_store(outputs) == "dynamodb":
+        if not outputs.get("link_table"):
+            raise ValueError("the stack outputs of a dynamodb stack lack link_table")
+        return []
     # No refusal when the stack already runs with `target`: a re-run after the failover's
     # `pulumi up` resumes, and AWS (asked first) says whether anything is left to promote.
     return [
@@ -139,7 +164,72 @@ def member_roles(datastore_id: str, region: str) -> dict[str, str]:
     return {m["ReplicationGroupRegion"]: f"{m['Role']}/{m['Status']}" for m in group["Members"]}
 
 
+def table_status(table: str, region: str) -> str:
+    """The link table's status in `region` (its replica there), as AWS reports it now."""
+    described = subprocess.run(
+        [
+            "aws",
+            "dynamodb",
+            "describe-table",
+            "--region",
+            region,
+            "--table-name",
+            table,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(described.stdout)["Table"]["TableStatus"]
+
+
+def move_writer(args, outputs: dict, stack_file: Path) -> int:
+    """DynamoDB: no promotion; the target's replica must be ready, then the file moves."""
+    table, target = outputs["link_table"], args.to_region
+    mode = "executing" if args.execute else "dry run, nothing changes"
+    print(f"Failover of {args.stack}: {outputs['primary_region']} -> {target} ({mode})")
+    print(f"  the link table {table} has no primary to promote: every replica takes writes")
+    print(f"  wait until AWS reports the table {TABLE_READY} in {target}:")
+    print(f"  $ aws dynamodb describe-table --region {target} --table-name {table}")
+    print(
+        f"  then set {PRIMARY_KEY}: {target} in {stack_file.name} and run `pulumi up`: the "
+        "sync function, its write access and the index notification move there "
+        "(targeted while the old primary region is down: docs/deploy.md)"
+    )
+    if not args.execute:
+        return 0
+    if shutil.which("aws") is None:
+        print("error: the AWS CLI is not installed", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + args.timeout
+    try:
+        while (status := table_status(table, target)) != TABLE_READY:
+            print(f"  waiting: {table} is {status} in {target}", flush=True)
+            if time.monotonic() > deadline:
+                print(
+                    f"error: {table} is not {TABLE_READY} in {target} after {args.timeout:.0f} s",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(args.interval)
+    except (subprocess.CalledProcessError, ValueError, KeyError) as exc:
+        detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else exc
+        print(
+            f"error: cannot ask AWS for {table} in {target} ({detail}); its replica must "
+            "take writes before the sync moves there",
+            file=sys.stderr,
+        )
+        return 1
+    changed = set_primary_region(stack_file, target)
+    print(f"  {table} is {TABLE_READY} in {target}; {stack_file.name} now says {changed}")
+    return 0
+
+
 def promote(args, outputs: dict, stack_file: Path) -> int:
+    if link_store(outputs) == "dynamodb":
+        return move_writer(args, outputs, stack_file)
     commands = args.commands
     mode = "executing" if args.execute else "dry run, nothing changes"
     print(f"Failover of {args.stack}: {outputs['primary_region']} -> {args.to_region} ({mode})")
@@ -184,7 +274,27 @@ def promote(args, outputs: dict, stack_file: Path) -> int:
     return 0
 
 
+def check_writer(args, outputs: dict, stack_file: Path) -> int:
+    """DynamoDB: the file must name the region the stack writes from now."""
+    configured = configured_primary_region(stack_file)
+    running = outputs.get("primary_region", configured)
+    if running == configured:
+        print(f"{args.stack}: the link table is written from {running}, as {stack_file.name} says")
+        return 0
+    print(
+        f"error: {stack_file.name} says {PRIMARY_KEY}: {configured}, but {args.stack} writes "
+        f"its link table from {running} (a failover moved the writer there). Deploying this "
+        f"file would move the writer back to {configured}. Merge the failover's pull request "
+        f"(it sets {PRIMARY_KEY}: {running}), or move the writer with the failover "
+        "workflow, then deploy again.",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def check(args, outputs: dict, stack_file: Path) -> int:
+    if link_store(outputs) == "dynamodb":
+        return check_writer(args, outputs, stack_file)
     configured = configured_primary_region(stack_file)
     datastore = outputs.get("global_datastore_id")
     if datastore is None:
@@ -214,7 +324,7 @@ def check(args, outputs: dict, stack_file: Path) -> int:
         f"{primary} as the primary of {datastore} (a Datastore failover moved it there). "
         f"Deploying this file would point the sync at a read-only member. Merge the "
         f"failover's pull request (it sets {PRIMARY_KEY}: {primary}), or fail back with the "
-        "Datastore failover workflow, then deploy again.",
+        "Failover workflow, then deploy again.",
         file=sys.stderr,
     )
     return 1
@@ -257,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.set_defaults(run=run)
         return sub
 
-    promoting = command("promote", promote, "promote a secondary region (dry run by default)")
+    promoting = command("promote", promote, "move writes to another region (dry run by default)")
     promoting.add_argument("--to-region", required=True)
     promoting.add_argument(
         "--execute", action="store_true", help="really fail over (default: dry run)"
@@ -289,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     stack_file = args.stack_file or REPO / f"Pulumi.{args.stack}.yaml"
     try:
         outputs = json.loads(args.stack_outputs.read_text())
+        link_store(outputs)
         if args.run is promote:
             args.commands = plan(args.stack, outputs, args.to_region)
         configured_primary_region(stack_file)

@@ -3,7 +3,7 @@
     python -m scripts.propose_change --file Pulumi.prod.yaml \\
         --branch failover/prod-us-west-2 --message "..." --title "..." --body "..."
 
-Used by the Datastore failover workflow for the primaryRegion change. Every step
+Used by the Failover workflow for the primaryRegion change. Every step
 is skipped when already done, so a re-run after a partial failure resumes:
 - main already has the file as it is here: nothing to propose;
 - the branch (a stable name, not a run id) is created from main if missing;

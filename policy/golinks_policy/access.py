@@ -9,6 +9,7 @@ role's real documents with the IAM evaluator (iam.py).
 
 from __future__ import annotations
 
+from . import store
 from .iam import MANAGED_POLICIES, Request, allowed, evaluate
 from .model import Resource, Stack, as_list, statements, violation
 from .types import ROLE, ROLE_POLICY
@@ -17,6 +18,8 @@ POLICY = "aws:iam/policy:Policy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+#: The service-linked role DynamoDB creates with an account's first global table.
+DYNAMODB_REPLICATION = "replication.dynamodb.amazonaws.com"
 ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 #: Requests that carry the role's boundary as iam:PermissionsBoundary.
@@ -292,7 +295,112 @@ def deploy_calls(d: Stack) -> list[tuple[Resource, Request]]:
         )
     for provider in d.of_type(OIDC_PROVIDER):
         add(provider, ["iam:GetOpenIDConnectProvider"], identity_provider_arn(d))
+    for table in store.link_tables(d):
+        calls.extend((table, request) for request in link_table_calls(d, table))
     return calls
+
+
+#: What the AWS provider calls on each replica of a global table to create, refresh,
+#: tag, protect and update it.
+TABLE_CALLS = [
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:TagResource",
+    "dynamodb:UntagResource",
+]
+#: What AWS checks in a region where a replica is added (global tables 2019.11.21,
+#: "DynamoDB global tables security"): the replica is filled by a scan and writes.
+REPLICA_ADDITION = [
+    "dynamodb:CreateTableReplica",
+    "dynamodb:Scan",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+    "dynamodb:PutItem",
+    "dynamodb:GetItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+]
+#: What removing a replica, or the table, takes in its region.
+TABLE_REMOVAL = ["dynamodb:DeleteTable", "dynamodb:DeleteTableReplica"]
+
+
+def link_table_calls(d: Stack, table: Resource) -> list[Request]:
+    """`pulumi up`, `refresh` and (for a disposable stack) `destroy` of the global table."""
+    home, *replicas = store.table_regions(table)
+    calls = [
+        Request(action, store.table_arn(d, region))
+        for region in (home, *replicas)
+        for action in TABLE_CALLS
+    ]
+    calls += [
+        Request(action, store.table_arn(d, region))
+        for region in replicas
+        for action in REPLICA_ADDITION
+    ]
+    if replicas:
+        calls.append(
+            Request(
+                "iam:CreateServiceLinkedRole",
+                f"arn:aws:iam::{d.account_id}:role/aws-service-role/{DYNAMODB_REPLICATION}/"
+                "AWSServiceRoleForDynamoDBReplication",
+                {"iam:AWSServiceName": DYNAMODB_REPLICATION},
+            )
+        )
+    if d.facts.disposable:
+        calls += [
+            Request(action, store.table_arn(d, region))
+            for region in (home, *replicas)
+            for action in TABLE_REMOVAL
+        ]
+    return calls
+
+
+def link_table_attempts(d: Stack) -> list[tuple[str, Request]]:
+    """What the deploy role must never do with the links: touch another table, enable TTL
+    (docs/dynamodb-store.md), open, export or copy the table and, on a lasting stack,
+    delete the table, a replica or a backup (an administrator's, like the bootstrap)."""
+    own = [store.table_arn(d, region) for region in store.stack_regions(d)]
+    other = f"arn:aws:dynamodb:{d.facts.primary_region}:{d.account_id}:table"
+    attempts = [
+        ("read another table", Request("dynamodb:Scan", f"{other}/someone-elses")),
+        ("delete another table", Request("dynamodb:DeleteTable", f"{other}/someone-elses")),
+        (
+            "create a table beside the links",
+            Request("dynamodb:CreateTable", f"{other}/{store.link_table_name(d.stack)}-copy"),
+        ),
+        ("open the links to other accounts", Request("dynamodb:PutResourcePolicy", own[0])),
+        ("export the links", Request("dynamodb:ExportTableToPointInTime", own[0])),
+        ("restore the links elsewhere", Request("dynamodb:RestoreTableToPointInTime", own[0])),
+        *(("enable TTL on the links", Request("dynamodb:UpdateTimeToLive", arn)) for arn in own),
+    ]
+    if not d.facts.disposable:
+        attempts += [
+            (f"delete the lasting links ({action})", Request(action, arn))
+            for arn in own
+            for action in TABLE_REMOVAL
+        ]
+        attempts.append(
+            ("delete a backup of the links", Request("dynamodb:DeleteBackup", f"{own[0]}/backup/1"))
+        )
+    return attempts
+
+
+def deploy_role_keeps_the_link_table(d: Stack) -> list[str]:
+    """The deploy role acts on the stack's link table only, never enables TTL on it, opens,
+    exports or copies it, and on a lasting stack cannot delete it or any of its replicas."""
+    role, documents = _deploy_role(d)
+    if role is None or documents is None:
+        return []  # deploy_role_cannot_escalate names it
+    return [
+        violation(role, f"may {what}: {request}")
+        for what, request in link_table_attempts(d)
+        if allowed(request, documents)
+    ]
 
 
 def deploy_role_can_deploy_the_stack(d: Stack) -> list[str]:

@@ -5,6 +5,7 @@ Each validator returns its violations, each naming the resource's URN.
 
 from __future__ import annotations
 
+from . import store
 from .model import Resource, Stack, violation
 from .types import (
     DISTRIBUTION,
@@ -13,10 +14,10 @@ from .types import (
     PERMISSION,
     REPLICATION_GROUP,
     ROLE,
-    ROLE_POLICY,
     allowed_actions,
     edge_functions,
     environment_of,
+    inline_documents,
     purpose_of,
 )
 
@@ -137,7 +138,10 @@ def global_datastore_membership(d: Stack) -> list[str]:
 
 
 def only_the_primary_region_writes(d: Stack) -> list[str]:
-    """Secondary members are read-only: the writer (sync) exists only in the primary region."""
+    """Secondary members are read-only: the writer (sync) exists only in the primary region
+    (with DynamoDB, where any replica takes writes, IAM lets only that sync write)."""
+    if d.facts.link_store == "dynamodb":
+        return store.only_the_primary_region_writes_the_table(d)
     primary = d.facts.primary_region
     writer = next(
         g["primary_endpoint_address"] for g in d.of_type(REPLICATION_GROUP) if g.region == primary
@@ -159,7 +163,8 @@ def only_the_primary_region_writes(d: Stack) -> list[str]:
 
 
 def functions_in_vpc_with_endpoints(d: Stack) -> list[str]:
-    """VPC functions need ENI permissions and reach S3 through a gateway endpoint, no NAT."""
+    """VPC functions need ENI permissions and reach S3 through a gateway endpoint, no NAT;
+    with DynamoDB the sync runs outside (it reads back every region's replica)."""
     violations = [
         violation(r, "NAT and internet gateways are not part of this design")
         for t in ("aws:ec2/natGateway:NatGateway", "aws:ec2/internetGateway:InternetGateway")
@@ -170,13 +175,21 @@ def functions_in_vpc_with_endpoints(d: Stack) -> list[str]:
         for e in d.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
         if e["vpc_endpoint_type"] == "Gateway" and e["service_name"].endswith(".s3")
     }
-    policies = {p["role"]: p.policy_document() for p in d.of_type(ROLE_POLICY)}
+    policies = inline_documents(d)
     roles = {r["arn"]: r for r in d.of_type(ROLE)}
     at_edge = {f.urn for f in edge_functions(d)}  # Lambda@Edge has no VPC
     for function in d.of_type(FUNCTION):
         if function.urn in at_edge:
             continue
         vpc = function["vpc_config"] or {}
+        if d.facts.link_store == "dynamodb" and purpose_of(function) == "sync":
+            # It reads back every region's replica: from a VPC without NAT it reaches
+            # only its own region's DynamoDB (the gateway endpoint).
+            if vpc.get("subnet_ids"):
+                violations.append(
+                    violation(function, "in a VPC it cannot reach the other regions' replicas")
+                )
+            continue
         if len(vpc.get("subnet_ids") or []) < 2 or not vpc.get("security_group_ids"):
             violations.append(violation(function, "must run in the VPC, in at least 2 subnets"))
         if function.region not in gateway_regions:

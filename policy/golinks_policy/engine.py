@@ -136,6 +136,11 @@ def facts_from_config() -> StackFacts:
     # Optional: a stack that does not say it is disposable is held to the lasting rules.
     disposable = bool(pulumi.Config("golinks").get_bool("disposable"))
     router = pulumi.Config("golinks").get("trafficRouter") or "cloudflare"
+    store = pulumi.Config("golinks").get("linkStore") or "elasticache"
     return StackFacts(
-        stack=pulumi.get_stack(), disposable=disposable, traffic_router=router, **values
+        stack=pulumi.get_stack(),
+        disposable=disposable,
+        traffic_router=router,
+        link_store=store,
+        **values,
     )

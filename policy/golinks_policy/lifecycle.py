@@ -3,15 +3,17 @@
 - After a Datastore failover the provider reads the datastore's primary member
   back as the promoted one, and that argument forces replacement; node-type
   and engine-version changes sent to a member are rejected by AWS.
-- Lasting stacks protect their data; disposable ones must tear down and come
-  back (versioned buckets need force_destroy, a secret's recovery window holds
-  its fixed name).
+- Lasting stacks protect their data (the link table with deletion protection on
+  every replica too); disposable ones must tear down and come back (versioned
+  buckets need force_destroy, a secret's recovery window holds its fixed name, a
+  table's deletion protection stops the destroy).
 - A failover update must not need the region that is down.
 """
 
 from __future__ import annotations
 
 from .model import Resource, Stack, violation
+from .store import link_tables, table_regions
 from .types import BUCKET, FUNCTION, GLOBAL_GROUP, REPLICATION_GROUP, environment_of, purpose_of
 
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a type token
@@ -26,9 +28,20 @@ def _index_buckets(d: Stack) -> list[Resource]:
 
 
 def _stateful(d: Stack) -> list[Resource]:
-    """What a deletion would lose: the datastore, its members, the index, the secrets."""
+    """What a deletion would lose: the datastore, its members or the link table, the index,
+    the secrets."""
     cache = d.of_type(GLOBAL_GROUP) + d.of_type(REPLICATION_GROUP)
-    return cache + _index_buckets(d) + d.of_type(SECRET)
+    return cache + link_tables(d) + _index_buckets(d) + d.of_type(SECRET)
+
+
+def _unprotected_replicas(table: Resource) -> list[str]:
+    """The link table's regions whose replica AWS would let anyone delete."""
+    replicas = [table.region] if not table["deletion_protection_enabled"] else []
+    return replicas + [
+        r.get("region_name")
+        for r in table["replicas"] or []
+        if not r.get("deletion_protection_enabled")
+    ]
 
 
 def lasting_stacks_protect_their_data(d: Stack) -> list[str]:
@@ -49,6 +62,11 @@ def lasting_stacks_protect_their_data(d: Stack) -> list[str]:
         violation(s, "a deletion must keep a recovery window")
         for s in d.of_type(SECRET)
         if s["recovery_window_in_days"] == 0
+    ]
+    violations += [
+        violation(t, f"deletion protection is off in {regions}")
+        for t in link_tables(d)
+        if (regions := _unprotected_replicas(t))
     ]
     return violations
 
@@ -72,6 +90,12 @@ def disposable_stacks_tear_down_cleanly(d: Stack) -> list[str]:
         for s in d.of_type(SECRET)
         if s["recovery_window_in_days"] != 0
     ]
+    for table in link_tables(d):
+        protected = sorted(set(table_regions(table)) - set(_unprotected_replicas(table)))
+        if protected:
+            violations.append(
+                violation(table, f"deletion protection in {protected} stops `pulumi destroy`")
+            )
     return violations
 
 

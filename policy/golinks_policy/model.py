@@ -32,6 +32,8 @@ class StackFacts:
     """May be destroyed and re-created at will (golinks:disposable; absent: False)."""
     traffic_router: str = "cloudflare"
     """cloudflare or route53 (golinks:trafficRouter; absent: cloudflare)."""
+    link_store: str = "elasticache"
+    """elasticache or dynamodb (golinks:linkStore; absent: elasticache)."""
 
 
 @dataclass

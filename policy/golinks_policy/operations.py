@@ -16,8 +16,8 @@ from .types import (
     QUEUE,
     REPLICATION_GROUP,
     ROLE,
-    ROLE_POLICY,
     edge_functions,
+    inline_documents,
     purpose_of,
 )
 
@@ -62,7 +62,7 @@ def s3_events_are_never_lost(d: Stack) -> list[str]:
         for c in d.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
     }
     queues = {q["arn"]: q for q in d.of_type(QUEUE)}
-    documents = {p["role"]: p.policy_document() for p in d.of_type(ROLE_POLICY)}
+    documents = inline_documents(d)
     violations = []
     for notification in d.of_type("aws:s3/bucketNotification:BucketNotification"):
         for target in notification["lambda_functions"] or []:

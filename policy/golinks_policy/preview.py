@@ -164,6 +164,17 @@ def forbidden_reads(d: Stack) -> list[Request]:
         Request("dynamodb:GetItem", f"arn:aws:dynamodb:eu-west-1:{account}:table/{own}-links"),
         Request("dynamodb:Query", f"arn:aws:dynamodb:eu-west-1:{account}:table/{own}-links"),
         Request("dynamodb:Scan", f"arn:aws:dynamodb:eu-west-1:{account}:table/{own}-links"),
+        *(
+            Request(action, f"arn:aws:dynamodb:{region}:{account}:table/{own}-links{sub}")
+            for region in ("eu-west-1", "us-west-2")
+            for action, sub in (
+                ("dynamodb:BatchGetItem", ""),
+                ("dynamodb:PartiQLSelect", ""),
+                ("dynamodb:GetRecords", "/stream/2026-01-01T00:00:00.000"),
+                ("dynamodb:ExportTableToPointInTime", ""),
+                ("dynamodb:UpdateTimeToLive", ""),
+            )
+        ),
         Request("sqs:ReceiveMessage", f"arn:aws:sqs:eu-west-1:{account}:{own}-dlq"),
         Request("logs:GetLogEvents", f"arn:aws:logs:eu-west-1:{account}:log-group:x:log-stream:y"),
         Request("logs:FilterLogEvents", f"arn:aws:logs:eu-west-1:{account}:log-group:x"),

@@ -28,6 +28,15 @@ def purpose_of(function: Resource) -> str:
     return function["name"].rsplit("-", 1)[-1]
 
 
+def inline_documents(d) -> dict[str, dict]:
+    """Each role's inline policies as one document (a role may have several)."""
+    merged: dict[str, dict] = {}
+    for policy in d.of_type(ROLE_POLICY):
+        document = merged.setdefault(policy["role"], {"Statement": []})
+        document["Statement"].extend(statements(policy.policy_document()))
+    return merged
+
+
 def allowed_actions(document: dict) -> set[str]:
     return {
         a

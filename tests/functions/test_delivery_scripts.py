@@ -249,7 +249,12 @@ if region in os.environ.get("FAKE_AWS_DOWN", "").split(","):
     print(f"Could not connect to the endpoint URL: https://elasticache.{region}.amazonaws.com/",
           file=sys.stderr)
     sys.exit(255)
-if "describe-global-replication-groups" in sys.argv:
+if "describe-table" in sys.argv:
+    # FAKE_AWS_TABLE_STATUS: the table's status at each look, the last one repeated
+    statuses = os.environ.get("FAKE_AWS_TABLE_STATUS", "ACTIVE").split(",")
+    looks = calls.count("describe-table")
+    print(json.dumps({"Table": {"TableStatus": statuses[min(looks, len(statuses)) - 1]}}))
+elif "describe-global-replication-groups" in sys.argv:
     failover = "failover-global-replication-group"
     # us-west-2 becomes primary on the second look after the failover call
     looks = calls[calls.index(failover):].count(sys.argv[2]) if failover in calls else 0
@@ -436,6 +441,127 @@ def test_the_deploy_check_reads_the_project_default_and_allows_a_first_deploy(ru
     runbook.outputs.write_text("{}")  # not deployed yet
     result = runbook("check")
     assert result.returncode == 0 and "has no Datastore yet" in result.stdout
+
+
+DYNAMODB_OUTPUTS = {
+    "primary_region": "eu-west-1",
+    "link_store": "dynamodb",
+    "link_table": "golinks-prod-links",
+    "regions": {"eu-west-1": {}, "us-west-2": {}, "ap-southeast-1": {}},
+}
+
+
+@pytest.fixture
+def table_runbook(runbook):
+    runbook.outputs.write_text(json.dumps(DYNAMODB_OUTPUTS))
+    return runbook
+
+
+def aws_regions(runbook) -> list[str]:
+    return [json.loads(line)[3] for line in runbook.log.read_text().splitlines()]
+
+
+def test_a_dynamodb_dry_run_promotes_nothing_and_changes_nothing(table_runbook):
+    before = table_runbook.stack_file.read_text()
+    result = table_runbook("promote", "--to-region", "us-west-2")
+    assert result.returncode == 0, result.stderr
+    assert "has no primary to promote: every replica takes writes" in result.stdout
+    assert (
+        "aws dynamodb describe-table --region us-west-2 --table-name golinks-prod-links"
+        in result.stdout
+    )
+    assert "elasticache" not in result.stdout
+    assert not table_runbook.log.exists()
+    assert table_runbook.stack_file.read_text() == before
+
+
+def test_a_dynamodb_failover_waits_for_the_replica_then_moves_the_writer(table_runbook):
+    before = table_runbook.stack_file.read_text()
+    result = table_runbook(
+        "promote",
+        "--to-region",
+        "us-west-2",
+        "--execute",
+        "--interval",
+        "0",
+        FAKE_AWS_TABLE_STATUS="UPDATING,ACTIVE",
+        FAKE_AWS_DOWN="eu-west-1",  # the old primary region is down: it is never asked
+    )
+    assert result.returncode == 0, result.stderr
+    assert aws_calls(table_runbook) == ["describe-table", "describe-table"]
+    assert aws_regions(table_runbook) == ["us-west-2", "us-west-2"]
+    after = table_runbook.stack_file.read_text()
+    assert after.replace("primaryRegion: us-west-2", "primaryRegion: eu-west-1") == before
+    assert "golinks-prod-links is ACTIVE in us-west-2" in result.stdout
+
+
+def test_a_dynamodb_failover_to_an_unreachable_region_moves_nothing(table_runbook):
+    before = table_runbook.stack_file.read_text()
+    result = table_runbook(
+        "promote", "--to-region", "us-west-2", "--execute", FAKE_AWS_DOWN="us-west-2"
+    )
+    assert result.returncode == 1
+    assert "cannot ask AWS for golinks-prod-links in us-west-2" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert table_runbook.stack_file.read_text() == before
+
+
+def test_a_dynamodb_failover_gives_up_on_a_replica_that_never_gets_ready(table_runbook):
+    before = table_runbook.stack_file.read_text()
+    result = table_runbook(
+        "promote",
+        "--to-region",
+        "ap-southeast-1",
+        "--execute",
+        "--interval",
+        "0",
+        "--timeout",
+        "0",
+        FAKE_AWS_TABLE_STATUS="CREATING",
+    )
+    assert result.returncode == 1 and "is not ACTIVE in ap-southeast-1" in result.stderr
+    assert table_runbook.stack_file.read_text() == before
+
+
+def test_a_dynamodb_failover_rerun_after_the_update_resumes(table_runbook):
+    # The failover's `pulumi up` ran, then the publish failed: run it again.
+    table_runbook.outputs.write_text(
+        json.dumps({**DYNAMODB_OUTPUTS, "primary_region": "us-west-2"})
+    )
+    for _ in range(2):
+        result = table_runbook("promote", "--to-region", "us-west-2", "--execute")
+        assert result.returncode == 0, result.stderr
+    assert "  golinks:primaryRegion: us-west-2\n" in table_runbook.stack_file.read_text()
+    assert "failover-global-replication-group" not in aws_calls(table_runbook)
+
+
+def test_a_dynamodb_stack_without_its_table_output_is_bad_usage(table_runbook):
+    table_runbook.outputs.write_text(
+        json.dumps({k: v for k, v in DYNAMODB_OUTPUTS.items() if k != "link_table"})
+    )
+    result = table_runbook("promote", "--to-region", "us-west-2")
+    assert result.returncode == 2 and "lack link_table" in result.stderr
+
+
+def test_the_deploy_check_of_a_dynamodb_stack_follows_the_deployed_writer(table_runbook):
+    result = table_runbook("check")
+    assert result.returncode == 0, result.stderr
+    assert "written from eu-west-1, as Pulumi.prod.yaml says" in result.stdout
+    assert not table_runbook.log.exists()  # no AWS call: the writer is the stack's choice
+    # After the failover's `pulumi up`, main's file (still eu-west-1) must not deploy ...
+    table_runbook.outputs.write_text(
+        json.dumps({**DYNAMODB_OUTPUTS, "primary_region": "us-west-2"})
+    )
+    refused = table_runbook("check")
+    assert refused.returncode == 1
+    assert "writes its link table from us-west-2" in refused.stderr
+    assert "would move the writer back to eu-west-1" in refused.stderr
+    # ... until the failover's pull request is merged.
+    text = table_runbook.stack_file.read_text()
+    table_runbook.stack_file.write_text(
+        text.replace("primaryRegion: eu-west-1", "primaryRegion: us-west-2")
+    )
+    assert table_runbook("check").returncode == 0
 
 
 # -- deploying only main's tip ---------------------------------------------------------

@@ -67,6 +67,7 @@ def facts_of(d: Deployment) -> StackFacts:
         github_repository=config.github_repository,
         disposable=config.disposable,
         traffic_router=config.traffic_router,
+        link_store=getattr(config, "link_store", "elasticache"),
     )
 
 

@@ -7,7 +7,7 @@ AWS's PowerUserAccess, the deploy role's managed policy.
 from __future__ import annotations
 
 import pytest
-from golinks_policy import access, preview, review
+from golinks_policy import access, preview, review, store
 from golinks_policy.iam import POWER_USER_ACCESS, Decision, Request, allowed, evaluate
 from golinks_policy.model import Stack, StackFacts
 
@@ -39,6 +39,24 @@ def test_the_pack_and_the_program_agree_on_the_actions_that_take_no_resource():
     # the actions the program grants on "*".
     program = {*planning.VPC_NETWORK_INTERFACE_ACTIONS, *planning.TRACING_ACTIONS}
     assert program == review.RESOURCELESS_ACTIONS
+
+
+def test_the_pack_and_the_program_name_the_same_link_table():
+    assert store.link_table_name("prod") == planning.link_table_name("prod")
+    assert store.table_arn(STACK, "us-west-2") == planning.link_table_arn(
+        ACCOUNT, "prod", "us-west-2"
+    )
+
+
+def test_a_bounded_role_reaches_the_link_table_s_items_and_nothing_else_of_dynamodb():
+    table = planning.link_table_arn(ACCOUNT, "prod", "ap-southeast-1")
+    for action in planning.LINK_TABLE_ITEM_ACTIONS:
+        assert evaluate(Request(action, table), [EVERYTHING], BOUNDARY) is Decision.ALLOW
+    for action in ("dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateTimeToLive"):
+        assert not allowed(Request(action, table), [EVERYTHING], BOUNDARY), action
+    for other in ("golinks-prod-other", "golinks-staging-links"):
+        elsewhere = f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/{other}"
+        assert not allowed(Request("dynamodb:GetItem", elsewhere), [EVERYTHING], BOUNDARY)
 
 
 def test_create_golinks_prod_x_with_star_and_assume_it_gains_nothing_beyond_the_boundary():

@@ -270,6 +270,31 @@ def test_failover_is_manual_a_dry_run_by_default_and_changes_nothing_when_dry():
         ), f"{step} runs in a dry run"
 
 
+def test_the_failover_leaves_the_store_to_the_runbook_which_reads_the_deployed_one():
+    """One workflow for both stores: the runbook reads the stack's `link_store` output and
+    promotes the Datastore member or checks the table's replica; the deploy's guard reads
+    the same outputs. Nothing store-specific is written into the workflows."""
+    steps = workflow("datastore-failover.yml")["jobs"]["failover"]["steps"]
+    promote = steps[index_of(steps, runs("scripts.datastore_failover promote"), "promotes")]
+    (deploy,) = workflow("reusable-deploy-stack.yml")["jobs"].values()
+    check = deploy["steps"][
+        index_of(deploy["steps"], runs("scripts.datastore_failover check"), "checks")
+    ]
+    for step in (promote, check):
+        assert re.search(
+            r'pulumi stack output --json --stack "\$PULUMI_STACK" > "\$RUNNER_TEMP/deployed.json"'
+            r'(.|\n)*--stack-outputs "\$RUNNER_TEMP/deployed.json"',
+            step["run"],
+        ), step["run"]
+    for path in [*WORKFLOWS, *ACTIONS]:
+        for step in steps_of(path):
+            assert not re.search(r"\baws (elasticache|dynamodb)\b", step.get("run", "")), step
+    proposal = steps[index_of(steps, runs("scripts.propose_change"), "proposes the change")]
+    message = re.search(r'--message "([^"]*)"', proposal["run"])[1]
+    title = re.search(r'--title "([^"]*)"', proposal["run"])[1]
+    assert "Datastore" not in message + title, "a DynamoDB failover promotes no Datastore"
+
+
 def test_a_rerun_of_the_failover_reuses_its_branch_and_pull_request():
     steps = workflow("datastore-failover.yml")["jobs"]["failover"]["steps"]
     proposal = steps[index_of(steps, runs("scripts.propose_change"), "proposes the change")]
@@ -713,6 +738,18 @@ TIP_OF_MAIN_STEP = """      - name: Deploy only the tip of main
             "workflows/datastore-failover.yml",
             '--branch "failover/${STACK}-${REGION}"',
             '--branch "failover/${STACK}-${REGION}-${GITHUB_RUN_ID}"',
+        ),
+        (
+            test_the_failover_leaves_the_store_to_the_runbook_which_reads_the_deployed_one,
+            "workflows/datastore-failover.yml",
+            "the primary region of ${STACK} after a failover",
+            "the primary region of ${STACK} after a Datastore failover",
+        ),
+        (
+            test_the_failover_leaves_the_store_to_the_runbook_which_reads_the_deployed_one,
+            "workflows/reusable-deploy-stack.yml",
+            '--stack-outputs "$RUNNER_TEMP/deployed.json"',
+            "--stack-outputs outputs.json",
         ),
         (
             test_deploys_and_failovers_of_one_stack_share_one_concurrency_group,
