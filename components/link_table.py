@@ -172,11 +172,13 @@ class LinkTable(pulumi.ComponentResource):
     def _alarms(self, name: str, region: str) -> None:
         args = self._args
 
-        def alarm(suffix: str, description: str, in_region: str = region, **settings) -> None:
+        def alarm(
+            suffix: str, description: str, in_region: str = region, label: str = region, **settings
+        ) -> None:
             actions = args.alarm_actions.get(in_region, [])
             aws.cloudwatch.MetricAlarm(
-                f"{name}-{region}-{suffix}",
-                name=f"{args.table_name}-{region}-{suffix}",
+                f"{name}-{label}-{suffix}",
+                name=f"{args.table_name}-{label}-{suffix}",
                 alarm_description=description,
                 namespace="AWS/DynamoDB",
                 treat_missing_data="notBreaching",
@@ -201,6 +203,8 @@ class LinkTable(pulumi.ComponentResource):
         if region == args.primary_region:
             return
         # ReplicationLatency is published in the sending (primary) region, per receiver.
+        # Named after both: a failover creates the new sender's alarms (in a region that
+        # is up) instead of moving these out of one that may be down.
         alarm(
             "replication-latency",
             f"Link table replication to {region} lags > {args.replication_alarm_ms:.0f} ms",
@@ -211,6 +215,7 @@ class LinkTable(pulumi.ComponentResource):
             evaluation_periods=1,
             threshold=args.replication_alarm_ms,
             in_region=args.primary_region,
+            label=f"{args.primary_region}-to-{region}",
         )
 
 

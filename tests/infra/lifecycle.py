@@ -4,13 +4,15 @@ The mocks (harness.py) run the program once; this models what happens next,
 with the behaviour that only shows then:
 - `refresh()`: the state after `pulumi refresh`, holding what the provider
   reads back (e.g. the promoted member as the datastore's primary after a
-  failover). Like the bridged providers, it updates the inputs it reads.
+  failover, a global table's replicas with their computed attributes, in AWS's
+  order). Like the bridged providers, it updates the inputs it reads.
 - `plan()`: what `pulumi up` would do to each resource, from the provider
-  schema's replace-on-change ("ForceNew") arguments, ignore_changes, and a
-  change of provider (region).
+  schema's replace-on-change ("ForceNew") arguments, its set-typed and
+  computed arguments, ignore_changes, and a change of provider (region).
 - `Cloud`: the calls an update or a destroy makes, against a small model of
   AWS: refusals AWS would answer (a member resized directly, a non-empty bucket
-  deleted, a name still held in a recovery window), and a region whose every
+  deleted, a name still held in a recovery window, a table under deletion
+  protection, a global table's stream turned off), and a region whose every
   call fails.
 """
 
@@ -26,6 +28,7 @@ GLOBAL_GROUP = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 BUCKET = "aws:s3/bucket:Bucket"
 SECRET = "aws:secretsmanager/secret:Secret"
+TABLE = "aws:dynamodb/table:Table"
 STACK = "pulumi:pulumi:Stack"
 
 #: Arguments whose change replaces the resource ("ForceNew" in the schema), in the
@@ -36,7 +39,8 @@ STACK = "pulumi:pulumi:Stack"
 #: s3/bucket_replication_configuration.go, lambda/function.go (function_name),
 #: lambda/permission.go (no Update: every argument), iam/role.go,
 #: iam/role_policy.go, logs/group.go, cloudwatch/metric_alarm.go (alarm_name),
-#: sns/topic.go. Pulumi replaces too when a resource's provider (region) changes.
+#: sns/topic.go, dynamodb/table.go. Pulumi replaces too when a resource's provider
+#: (region) changes.
 REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     GLOBAL_GROUP: frozenset({"global_replication_group_id_suffix", "primary_replication_group_id"}),
     REPLICATION_GROUP: frozenset(
@@ -69,6 +73,47 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "name_prefix"}),
     "aws:cloudwatch/metricAlarm:MetricAlarm": frozenset({"name"}),
     "aws:sns/topic:Topic": frozenset({"name", "name_prefix", "fifo_topic"}),
+    TABLE: frozenset(
+        {
+            "name",
+            "hash_key",
+            "range_key",
+            "local_secondary_indexes",
+            "import_table",
+            "restore_source_name",
+            "restore_source_table_arn",
+            "restore_date_time",
+            "restore_to_latest_time",
+        }
+    ),
+}
+#: List arguments the provider holds as sets, by the argument naming an element:
+#: the order a refresh reads them back in is no change.
+SET_ARGUMENTS: dict[str, dict[str, str]] = {
+    TABLE: {"replicas": "region_name", "attributes": "name"},
+}
+#: Arguments the provider computes when the program leaves them unset (Optional and
+#: Computed in the schema), at the top ("") or in each element of a block: what a
+#: refresh reads back there is no change. From dynamodb/table.go.
+COMPUTED_WHEN_UNSET: dict[str, dict[str, frozenset[str]]] = {
+    TABLE: {
+        "": frozenset(
+            {
+                "read_capacity",
+                "write_capacity",
+                "stream_view_type",
+                "ttl",
+                "on_demand_throughput",
+                "warm_throughput",
+                "attributes",
+            }
+        ),
+        "replicas": frozenset(
+            {"arn", "stream_arn", "stream_label", "kms_key_arn", "consistency_mode"}
+        ),
+        "server_side_encryption": frozenset({"kms_key_arn"}),
+        "point_in_time_recovery": frozenset({"recovery_period_in_days"}),
+    },
 }
 
 #: The argument holding a resource's physical name, which AWS keeps unique.
@@ -83,6 +128,7 @@ PHYSICAL_NAME = {
     "aws:cloudwatch/logGroup:LogGroup": "name",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "name",
     "aws:sns/topic:Topic": "name",
+    TABLE: "name",
     "aws:wafv2/webAcl:WebAcl": "name",
     "aws:cloudfront/originAccessControl:OriginAccessControl": "name",
     "aws:cloudfront/cachePolicy:CachePolicy": "name",
@@ -131,6 +177,47 @@ class Step:
         return self.new or self.old  # type: ignore[return-value]
 
 
+def _unset(value) -> bool:
+    return value is None or value in ([], {})
+
+
+def _elements(value) -> list[dict]:
+    """A block's elements: a list of objects, or one object."""
+    if isinstance(value, dict):
+        return [value]
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+
+
+def _provider_view(type_: str, inputs: dict, old: dict) -> tuple[dict, dict]:
+    """The program's inputs and the state as the provider compares them: what it computes
+    itself is kept from the state where the program leaves it unset, and sets are sorted."""
+    computed = COMPUTED_WHEN_UNSET.get(type_, {})
+    sets = SET_ARGUMENTS.get(type_, {})
+    inputs, old = copy.deepcopy(inputs), copy.deepcopy(old)
+    for key in computed.get("", frozenset()):
+        if _unset(inputs.get(key)) and key in old:
+            inputs[key] = old[key]
+    for block, fields in computed.items():
+        if not block or _unset(inputs.get(block)):
+            continue
+        key = sets.get(block)
+        olds = _elements(old.get(block))
+        for index, element in enumerate(_elements(inputs[block])):
+            match = (
+                next((o for o in olds if o.get(key) == element.get(key)), {})
+                if key
+                else (olds[index] if index < len(olds) else {})
+            )
+            for field_ in fields:
+                if _unset(element.get(field_)) and field_ in match:
+                    element[field_] = match[field_]
+    for view in (inputs, old):
+        for block, key in sets.items():
+            if isinstance(view.get(block), list):
+                view[block] = sorted(view[block], key=lambda e: str(e.get(key)))
+    return inputs, old
+
+
 def diff(old: Resource, new: Resource) -> Step:
     """One resource's step, as the engine and the provider's Diff decide it."""
     inputs = {**new.inputs}
@@ -139,9 +226,8 @@ def diff(old: Resource, new: Resource) -> Step:
             inputs[ignored] = old.inputs[ignored]
         else:
             inputs.pop(ignored, None)
-    changed = sorted(
-        k for k in inputs.keys() | old.inputs.keys() if inputs.get(k) != old.inputs.get(k)
-    )
+    inputs, before = _provider_view(new.type, inputs, old.inputs)
+    changed = sorted(k for k in inputs.keys() | before.keys() if inputs.get(k) != before.get(k))
     new.inputs = inputs
     if old.provider_region != new.provider_region:
         return Step("replace", new.urn, old, new, ("provider", *changed))
@@ -234,30 +320,49 @@ class Cloud:
         sts_region = provider.inputs.get("sts_region") or provider.inputs.get("region")
         self.call("configure", provider, sts_region)
 
-    def _key(self, resource: Resource) -> tuple[str, str, str] | None:
+    def _keys(self, resource: Resource) -> list[tuple[str, str, str]]:
+        """The names it holds: in its region, and a global table's in every replica's."""
         argument = PHYSICAL_NAME.get(resource.type)
         name = resource.inputs.get(argument) if argument else None
-        return (resource.type, resource.provider_region or "", name) if name else None
+        if not name:
+            return []
+        regions = [resource.provider_region or ""]
+        if resource.type == TABLE:
+            regions += [r["region_name"] for r in resource.inputs.get("replicas") or []]
+        return [(resource.type, region, name) for region in regions]
 
     def _create(self, resource: Resource) -> None:
-        key = self._key(resource)
-        if key and key in self.names:
-            raise CloudError(f"create {resource.urn}: {key[2]!r} is {self.names[key]}")
-        if key:
-            self.names[key] = "live"
+        keys = self._keys(resource)
+        for key in keys:
+            if key in self.names:
+                raise CloudError(f"create {resource.urn}: {key[2]!r} is {self.names[key]}")
+        self._update(resource)  # what an update would refuse, a create refuses too
+        self.names.update(dict.fromkeys(keys, "live"))
+
+    def _update(self, resource: Resource) -> None:
+        inputs = resource.inputs
+        stream = inputs.get("stream_view_type") if inputs.get("stream_enabled") else None
+        if resource.type == TABLE and inputs.get("replicas") and stream != "NEW_AND_OLD_IMAGES":
+            raise CloudError(
+                f"{resource.urn}: ValidationException: a table with replicas replicates from "
+                "its NEW_AND_OLD_IMAGES stream, which cannot be turned off or changed"
+            )
 
     def _delete(self, resource: Resource) -> None:
         if resource.type == BUCKET and not resource.inputs.get("force_destroy"):
             # Every bucket holds objects by then: index versions, site pages.
             raise CloudError(f"delete {resource.urn}: BucketNotEmpty (no force_destroy)")
-        key = self._key(resource)
-        if key is None:
-            return
+        protected = [resource.inputs, *(resource.inputs.get("replicas") or [])]
+        if resource.type == TABLE and any(r.get("deletion_protection_enabled") for r in protected):
+            raise CloudError(
+                f"delete {resource.urn}: ValidationException: deletion protection is enabled"
+            )
         window = resource.inputs.get("recovery_window_in_days")
-        if resource.type == SECRET and (DEFAULT_RECOVERY_DAYS if window is None else window):
-            self.names[key] = "scheduled for deletion"  # the name stays taken
-        else:
-            self.names.pop(key, None)
+        for key in self._keys(resource):
+            if resource.type == SECRET and (DEFAULT_RECOVERY_DAYS if window is None else window):
+                self.names[key] = "scheduled for deletion"  # the name stays taken
+            else:
+                self.names.pop(key, None)
 
 
 def rejections(steps: list[Step], state: State) -> list[str]:

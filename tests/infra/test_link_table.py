@@ -148,3 +148,29 @@ def test_every_child_is_parented_to_the_component(deployed):
 def test_the_primary_must_be_one_of_the_regions():
     with pytest.raises(Exception, match="primary region us-east-1 must be one of the regions"):
         deploy_link_table(primary_region="us-east-1")
+
+
+def test_the_table_stays_home_when_writes_move_to_another_region():
+    resources, table = deploy_link_table(primary_region="us-west-2", home_region=PRIMARY)
+    (created,) = of_type(resources, "aws:dynamodb/table:Table")
+    assert created.provider_region == PRIMARY
+    assert {r["region_name"] for r in created["replicas"]} == {"us-west-2", "ap-southeast-1"}
+    writes, read_backs = json.loads(table.writer_policy())["Statement"]
+    assert writes["Resource"] == [f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/golinks-dev-links"]
+    assert len(read_backs["Resource"]) == 2
+    # Watched from the new sender, under names of their own (the old sender's may be down).
+    latency = [
+        a
+        for a in of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a["metric_name"] == "ReplicationLatency"
+    ]
+    assert {a.provider_region for a in latency} == {"us-west-2"}
+    assert sorted(a["name"] for a in latency) == [
+        "golinks-dev-links-us-west-2-to-ap-southeast-1-replication-latency",
+        "golinks-dev-links-us-west-2-to-eu-west-1-replication-latency",
+    ]
+
+
+def test_the_home_must_be_one_of_the_regions():
+    with pytest.raises(Exception, match="home region us-east-1 must be one of the regions"):
+        deploy_link_table(home_region="us-east-1")

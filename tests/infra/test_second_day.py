@@ -6,13 +6,16 @@ and each test fails when the program's fix for it is undone.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from components.failover_plan import failover_targets
+from components.failover_plan import FailoverBlocked, failover_targets
 
 from . import lifecycle, policies
+from .conftest import DYNAMODB, STACKS
 from .harness import Deployment, deploy
-from .lifecycle import BUCKET, GLOBAL_GROUP, REPLICATION_GROUP, SECRET, Cloud, CloudError
+from .lifecycle import BUCKET, GLOBAL_GROUP, REPLICATION_GROUP, SECRET, TABLE, Cloud, CloudError
 
 OLD_PRIMARY, NEW_PRIMARY = "eu-west-1", "us-west-2"
 CACHE = (GLOBAL_GROUP, REPLICATION_GROUP)
@@ -219,3 +222,198 @@ def test_once_the_region_is_back_a_full_update_finishes_the_failover(promoted, f
     after = lifecycle.apply(lifecycle.plan(during, promoted), during, Cloud())
     assert set(after) == {r.urn for r in promoted.resources}
     assert lifecycle.changes(lifecycle.plan(after, promoted)) == {}
+
+
+# -- 4. the DynamoDB link store: refresh, teardown, failover with a region down --------
+
+
+AWS_MANAGED_KEY = "0b1d2e3f-4a5b-6c7d-8e9f-0123456789ab"  # aws/dynamodb, as DescribeTable names it
+
+
+def table_read_back(d: Deployment) -> dict[str, dict]:
+    """What the provider reads back for the global table: every replica with the attributes
+    AWS computes, in AWS's order (a set, not the program's list), the stream it replicates
+    from, on-demand billing as zero capacity, the managed key of its encryption."""
+    table = d.one(TABLE)
+    region, account, name = table.provider_region, d.account_id, table["name"]
+    arn = f"arn:aws:dynamodb:{{}}:{account}:table/{name}"
+    label = "2026-11-25T16:00:00.000"
+    replicas = [
+        {
+            "region_name": replica["region_name"],
+            "arn": arn.format(replica["region_name"]),
+            "stream_arn": f"{arn.format(replica['region_name'])}/stream/{label}",
+            "stream_label": label,
+            "kms_key_arn": "",
+            "consistency_mode": "EVENTUAL",
+            "point_in_time_recovery": True,
+            "deletion_protection_enabled": replica["deletion_protection_enabled"],
+            "propagate_tags": True,
+        }
+        for replica in reversed(table["replicas"])
+    ]
+    return {
+        table.urn: {
+            "replicas": replicas,
+            "stream_enabled": True,
+            "stream_view_type": "NEW_AND_OLD_IMAGES",
+            "stream_arn": f"{arn.format(region)}/stream/{label}",
+            "stream_label": label,
+            "billing_mode": "PAY_PER_REQUEST",
+            "read_capacity": 0,
+            "write_capacity": 0,
+            "server_side_encryption": {
+                "enabled": True,
+                "kms_key_arn": f"arn:aws:kms:{region}:{account}:key/{AWS_MANAGED_KEY}",
+            },
+            "point_in_time_recovery": {"enabled": True, "recovery_period_in_days": 35},
+            "ttl": {"enabled": False, "attribute_name": ""},
+            "deletion_protection_enabled": table["deletion_protection_enabled"],
+        }
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_refresh_of_the_global_table_plans_nothing(dynamodb_deployments, stack):
+    d = dynamodb_deployments[stack]
+    refreshed = lifecycle.refresh(d, table_read_back(d))
+    # The state now holds what AWS computed, in AWS's order; none of it is a change.
+    assert refreshed[d.one(TABLE).urn].inputs["replicas"] != d.one(TABLE)["replicas"]
+    assert lifecycle.changes(lifecycle.plan(refreshed, d)) == {}
+
+
+def test_the_model_catches_a_table_that_leaves_its_stream_to_aws(dynamodb_deployments):
+    """Replicas need the NEW_AND_OLD_IMAGES stream: a program that does not set it would,
+    after a refresh, turn it off on the next update, and AWS refuses that."""
+    d = dynamodb_deployments["prod"]
+    careless = d.broken(
+        lambda c: [c.one(TABLE).inputs.pop(k) for k in ("stream_enabled", "stream_view_type")]
+    )
+    refreshed = lifecycle.refresh(d, table_read_back(d))
+    steps = lifecycle.plan(refreshed, careless)
+    assert lifecycle.changes(steps) == {d.one(TABLE).urn: ("update", ("stream_enabled",))}
+    with pytest.raises(CloudError, match="NEW_AND_OLD_IMAGES stream"):
+        lifecycle.apply(steps, refreshed, Cloud())
+
+
+def test_the_model_replaces_a_table_whose_name_changes(dynamodb_deployments):
+    d = dynamodb_deployments["prod"]
+    renamed = d.broken(lambda c: c.one(TABLE).inputs.update(name="golinks-prod-links-2"))
+    steps = lifecycle.plan(d, renamed)
+    assert lifecycle.changes(steps)[d.one(TABLE).urn] == ("replace", ("name",))
+    assert "protected" in "\n".join(lifecycle.rejections(steps, lifecycle.state_of(d)))
+
+
+def test_a_disposable_dynamodb_stack_is_destroyed_and_created_again(dynamodb_deployments):
+    dev, cloud = dynamodb_deployments["dev"], Cloud()
+    table = (TABLE, "golinks-dev-links")
+    for _ in range(3):
+        state = lifecycle.create(dev, cloud)  # raises if a name is still taken
+        assert {(t, r) for t, r, n in cloud.names if (t, n) == table} == {
+            (TABLE, "eu-west-1"),
+            (TABLE, "us-west-2"),
+        }
+        lifecycle.destroy(state, cloud)  # raises on deletion protection
+        assert cloud.names == {}, "a destroy left names held"
+
+
+def test_the_model_refuses_to_delete_a_table_under_deletion_protection(dynamodb_deployments):
+    protected_replica = dynamodb_deployments["dev"].broken(
+        lambda d: d.one(TABLE)["replicas"][0].update(deletion_protection_enabled=True)
+    )
+    cloud = Cloud()
+    with pytest.raises(CloudError, match="deletion protection is enabled"):
+        lifecycle.destroy(lifecycle.create(protected_replica, cloud), cloud)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_lasting_dynamodb_stacks_protect_the_table(dynamodb_deployments, stack):
+    d = dynamodb_deployments[stack]
+    table = d.one(TABLE)
+    assert {r.urn for r in d.resources if r.protect} == {table.urn} | stateful(d)
+    created = lifecycle.create(d, Cloud())[table.urn]
+    # Twice: Pulumi refuses, and without Pulumi's protect AWS refuses.
+    with pytest.raises(CloudError, match="protected, Pulumi refuses to destroy"):
+        lifecycle.destroy({table.urn: created}, Cloud())
+    unprotected = dataclasses.replace(created, protect=False)
+    with pytest.raises(CloudError, match="deletion protection is enabled"):
+        lifecycle.destroy({table.urn: unprotected}, Cloud())
+
+
+DYNAMODB_PROMOTED = {**DYNAMODB, "golinks:primaryRegion": NEW_PRIMARY}
+
+
+@pytest.fixture(scope="module")
+def table_failover(archive, dynamodb_deployments):
+    """prod on DynamoDB, writes moved to us-west-2 while eu-west-1 (the table's home) is down."""
+    before = lifecycle.state_of(dynamodb_deployments["prod"])
+    after = deploy("prod", archive, DYNAMODB_PROMOTED)
+    steps = lifecycle.plan(before, after)
+    plan = failover_targets(lifecycle.preview_json("prod", steps), [OLD_PRIMARY])
+    return before, after, steps, plan
+
+
+def test_writes_move_to_another_replica_while_the_tables_home_is_down(table_failover):
+    before, after, steps, plan = table_failover
+    table = next(s for s in steps if s.resource.type == TABLE)
+    assert table.op == "same" and table.resource.provider_region == OLD_PRIMARY
+    cloud = Cloud(unreachable=frozenset({OLD_PRIMARY}))
+    state = lifecycle.apply(steps, before, cloud, plan.targets)
+    assert OLD_PRIMARY not in {region for _, region, _ in cloud.calls}
+
+    (sync,) = [
+        r
+        for r in state.values()
+        if r.type == policies.FUNCTION
+        and r.provider_region == NEW_PRIMARY
+        and r["name"].endswith("-sync")
+    ]
+    env = sync["environment"]["variables"]
+    assert env["LINK_TABLE_REGIONS"] == "us-west-2,eu-west-1,ap-southeast-1"
+    assert env["PRIMARY_REGION"] == NEW_PRIMARY and sync["vpc_config"] is None
+    (role,) = [r for r in state.values() if r.type == policies.ROLE_POLICY and r.name == sync.name]
+    writes = next(
+        s for s in role.policy_document()["Statement"] if "dynamodb:PutItem" in s["Action"]
+    )
+    assert writes["Resource"] == [
+        f"arn:aws:dynamodb:{NEW_PRIMARY}:{after.account_id}:table/golinks-prod-links"
+    ]
+    # Replication is now watched from the new sender, to every other region.
+    lag = [
+        r
+        for r in state.values()
+        if r.type == policies.ALARM
+        and r["metric_name"] == "ReplicationLatency"
+        and r.provider_region == NEW_PRIMARY
+    ]
+    assert sorted(a["dimensions"]["ReceivingRegion"] for a in lag) == [
+        "ap-southeast-1",
+        OLD_PRIMARY,
+    ]
+    by_urn = {s.urn: s for s in steps}
+    assert {by_urn[urn].resource.provider_region for _, urn in plan.deferred} == {OLD_PRIMARY}
+
+
+def test_once_the_tables_home_is_back_a_full_update_finishes_the_failover(table_failover):
+    before, after, steps, plan = table_failover
+    during = lifecycle.apply(steps, before, Cloud(frozenset({OLD_PRIMARY})), plan.targets)
+    done = lifecycle.apply(lifecycle.plan(during, after), during, Cloud())
+    assert set(done) == {r.urn for r in after.resources}
+    assert lifecycle.changes(lifecycle.plan(done, after)) == {}
+
+
+def test_a_table_that_follows_the_primary_would_be_replaced_and_block_the_failover(
+    archive, dynamodb_deployments
+):
+    """The table stays where it was created: moved with the writes, it would be a new table,
+    created in one region and deleted in the one that is down."""
+    before = lifecycle.state_of(dynamodb_deployments["prod"])
+    moved = deploy(
+        "prod", archive, {**DYNAMODB_PROMOTED, "golinks:linkTableHomeRegion": NEW_PRIMARY}
+    )
+    steps = lifecycle.plan(before, moved)
+    table = next(s for s in steps if s.resource.type == TABLE)
+    assert (table.op, table.changed[0]) == ("replace", "provider")
+    assert "protected, Pulumi refuses to replace" in "\n".join(lifecycle.rejections(steps, before))
+    with pytest.raises(FailoverBlocked, match=r"aws:dynamodb/table:Table::link-table-table spans"):
+        failover_targets(lifecycle.preview_json("prod", steps), [OLD_PRIMARY])
