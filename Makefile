@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SETUP_STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup dev publish test lint workflow-lint fmt bench package
+.PHONY: setup dev publish test test-suite test-infra lint workflow-lint fmt bench package
 
 setup: $(SETUP_STAMP)
 
@@ -28,9 +28,20 @@ workflow-lint: setup
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
-# Infra tests run in their own process: Pulumi's mocks are process-wide.
+# Two test processes side by side, each target's output shown whole once it ends; either
+# failing fails `make test`. The infra tests have their own: Pulumi's mocks are
+# process-wide. The rest run on parallel workers (the e2e drills mostly wait on their
+# simulated network); the tests sharing one local stack stay on one worker (xdist groups,
+# tests/e2e/conftest.py).
+TEST_WORKERS ?= 3
+
 test: lint workflow-lint
-	$(PY) -m pytest tests --ignore=tests/infra
+	@$(MAKE) --no-print-directory --keep-going -j2 --output-sync=target test-suite test-infra
+
+test-suite: setup
+	$(PY) -m pytest tests --ignore=tests/infra -n $(TEST_WORKERS) --dist loadgroup
+
+test-infra: setup
 	$(PY) -m pytest tests/infra
 
 bench: setup

@@ -18,9 +18,10 @@
   and the API; the API gets the path exactly as the client sent it, `/./`,
   `/../` and percent-escapes included.
 - CloudFront's invalidation API, for each region's "distribution"
-  (`distribution_id(region)`), under `/_edge/cloudfront` (point boto3 at it
-  with `AWS_ENDPOINT_URL_CLOUDFRONT`): CreateInvalidation drops the matching
-  entries from that region's cache at once and answers `Completed`;
+  (`distribution_id(region)`; `distribution_ids()` maps every region to its
+  own), under `/_edge/cloudfront` (point boto3 at it with
+  `AWS_ENDPOINT_URL_CLOUDFRONT`): CreateInvalidation drops the matching
+  entries from that distribution's cache at once and answers `Completed`;
   GetInvalidation reads it back. A fetch that was under way when the cache was
   invalidated is not stored.
 
@@ -89,6 +90,59 @@ class StaticSite(Protocol):
         """The object's bytes and content type, or None when missing."""
 
 
+@dataclass(frozen=True)
+class CachedAnswer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    stored_at: float
+    region: str
+    """The region whose answer it is."""
+
+
+@dataclass
+class Distribution:
+    """A CloudFront distribution: its cache (CloudFront's cache key: the path and query as
+    sent; each answer kept for its `Cache-Control` s-maxage or max-age) and its invalidations."""
+
+    id: str
+    cache: OrderedDict[str, tuple[float, CachedAnswer]] = field(default_factory=OrderedDict)
+    #: Bumped by every invalidation, so a fetch begun before one is not cached.
+    generation: int = 0
+    invalidations: dict[str, dict] = field(default_factory=dict)
+
+    def cached(self, key: str) -> CachedAnswer | None:
+        entry = self.cache.get(key)
+        if entry is None:
+            return None
+        expires_at, answer = entry
+        if time.monotonic() >= expires_at:
+            del self.cache[key]
+            return None
+        self.cache.move_to_end(key)
+        return answer
+
+    def store(self, key: str, answer: CachedAnswer) -> None:
+        cache_control = dict(answer.headers).get("Cache-Control", "")
+        if any(word in cache_control for word in ("no-store", "private", "no-cache")):
+            return
+        # s-maxage is for shared caches such as CloudFront, and wins over max-age
+        match = _S_MAXAGE_RE.search(cache_control) or _MAX_AGE_RE.search(cache_control)
+        if not match or int(match.group(1)) <= 0:
+            return
+        self.cache[key] = (answer.stored_at + int(match.group(1)), answer)
+        if len(self.cache) > CACHE_ENTRIES:
+            self.cache.popitem(last=False)
+
+    def invalidate(self, paths: list[str]) -> int:
+        """Drop every cached answer one of `paths` matches; how many."""
+        self.generation += 1
+        stale = [key for key in self.cache if any(path_matches(p, key) for p in paths)]
+        for key in stale:
+            del self.cache[key]
+        return len(stale)
+
+
 @dataclass
 class RegionState:
     name: str
@@ -99,10 +153,6 @@ class RegionState:
     probe_ms: float | None = None
     last_probe: float | None = None
     error: str | None = None
-    cache: OrderedDict = field(default_factory=OrderedDict)
-    #: Bumped by every invalidation, so a fetch begun before one is not cached.
-    cache_generation: int = 0
-    invalidations: dict[str, dict] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -133,6 +183,9 @@ class Edge:
         """`report` receives one line per bad request and per change of a region's health."""
         self.topology = topology
         self.regions = {name: RegionState(name, url) for name, url in regions.items()}
+        self.distributions = {
+            dist: Distribution(dist) for dist in dict.fromkeys(self.distribution_ids().values())
+        }
         self.origin_verify = origin_verify
         self.static_site = static_site
         self.interval = interval
@@ -141,6 +194,14 @@ class Edge:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self._monitor: asyncio.Task | None = None
+
+    #: How long a client may still be sent to a region after it left the rotation: the load
+    #: balancer steers every request afresh.
+    answers_kept_s = 0.0
+
+    def distribution_ids(self) -> dict[str, str]:
+        """Region -> the CloudFront distribution its clients go through: one per region."""
+        return {region: distribution_id(region) for region in self.regions}
 
     async def start(self) -> Edge:
         timeout = aiohttp.ClientTimeout(total=10)
@@ -257,19 +318,35 @@ class Edge:
     async def _from_region(
         self, region: RegionState, request: web.BaseRequest
     ) -> web.Response | None:
-        path = behavior_path(request.raw_path)
-        if request.method in ("GET", "HEAD") and _is_static(path):
-            return self._static(region.name, path, request.method)
-        cache_key = request.raw_path
-        generation = region.cache_generation
-        cacheable_request = request.method in ("GET", "HEAD")
-        if cacheable_request and (cached := self._cached(region, cache_key)):
-            status, headers, body, stored_at = cached
-            response = web.Response(status=status, body=body if request.method == "GET" else None)
-            response.headers.extend(headers)
-            response.headers["Age"] = str(int(time.monotonic() - stored_at))
-            response.headers[CACHE_HEADER] = "hit"
-            return response
+        if static := self._static_site_answer(region.name, request):
+            return static
+        distribution = self.distributions[distribution_id(region.name)]
+        cached = self._cached_response(distribution, request)
+        return cached or await self._from_origin(region, request, distribution)
+
+    def _cached_response(
+        self, distribution: Distribution, request: web.BaseRequest
+    ) -> web.Response | None:
+        """The distribution's cached answer for the request, marked as a hit (None: a miss)."""
+        if request.method not in ("GET", "HEAD"):
+            return None
+        answer = distribution.cached(request.raw_path)
+        if answer is None:
+            return None
+        response = web.Response(
+            status=answer.status, body=answer.body if request.method == "GET" else None
+        )
+        response.headers.extend(answer.headers)
+        response.headers["Age"] = str(int(time.monotonic() - answer.stored_at))
+        response.headers[CACHE_HEADER] = "hit"
+        response.headers[SERVED_BY_HEADER] = answer.region
+        return response
+
+    async def _from_origin(
+        self, region: RegionState, request: web.BaseRequest, distribution: Distribution
+    ) -> web.Response | None:
+        """The region's API answer, through `distribution` (which may keep it); None: refused."""
+        generation = distribution.generation
         headers = {  # the body is forwarded decoded: its encoding goes with it
             k: v
             for k, v in request.headers.items()
@@ -288,65 +365,36 @@ class Edge:
         except aiohttp.ClientConnectionError:
             return None
         kept = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP]
-        fresh = generation == region.cache_generation
-        if cacheable_request and fresh and upstream.status in CACHEABLE_STATUSES:
-            self._store(region, cache_key, upstream.status, kept, body)
+        fresh = generation == distribution.generation
+        cacheable = request.method in ("GET", "HEAD") and upstream.status in CACHEABLE_STATUSES
+        if cacheable and fresh:
+            answer = CachedAnswer(upstream.status, kept, body, time.monotonic(), region.name)
+            distribution.store(request.raw_path, answer)
         response = web.Response(status=upstream.status, body=body)
         response.headers.extend(kept)
         response.headers[CACHE_HEADER] = "miss"
         return response
 
-    def _cached(self, region: RegionState, key: str):
-        entry = region.cache.get(key)
-        if entry is None:
-            return None
-        expires_at, value = entry
-        if time.monotonic() >= expires_at:
-            del region.cache[key]
-            return None
-        region.cache.move_to_end(key)
-        return value
-
-    def _store(self, region: RegionState, key: str, status: int, headers, body: bytes) -> None:
-        cache_control = dict(headers).get("Cache-Control", "")
-        if any(word in cache_control for word in ("no-store", "private", "no-cache")):
-            return
-        # s-maxage is for shared caches such as CloudFront, and wins over max-age
-        match = _S_MAXAGE_RE.search(cache_control) or _MAX_AGE_RE.search(cache_control)
-        if not match or int(match.group(1)) <= 0:
-            return
-        now = time.monotonic()
-        region.cache[key] = (now + int(match.group(1)), (status, headers, body, now))
-        if len(region.cache) > CACHE_ENTRIES:
-            region.cache.popitem(last=False)
-
     # -- CloudFront's invalidation API -------------------------------------------
 
-    def invalidate(self, region_name: str, paths: list[str]) -> int:
-        """Drop every cached entry of the region that one of `paths` matches; how many."""
-        region = self.regions[region_name]
-        region.cache_generation += 1
-        stale = [key for key in region.cache if any(path_matches(p, key) for p in paths)]
-        for key in stale:
-            del region.cache[key]
-        return len(stale)
+    def invalidate(self, distribution: str, paths: list[str]) -> int:
+        """Drop every cached answer of the distribution that one of `paths` matches; how many."""
+        return self.distributions[distribution].invalidate(paths)
 
     async def _invalidation_api(
-        self, request: web.BaseRequest, distribution: str, invalidation_id: str | None
+        self, request: web.BaseRequest, distribution_id_: str, invalidation_id: str | None
     ) -> web.Response:
-        """CreateInvalidation (POST) and GetInvalidation (GET) for one region's cache."""
-        region = next(
-            (r for r in self.regions.values() if distribution_id(r.name) == distribution), None
-        )
+        """CreateInvalidation (POST) and GetInvalidation (GET) for one distribution's cache."""
+        distribution = self.distributions.get(distribution_id_)
         if request.method == "GET" and invalidation_id:
-            if region is None or invalidation_id not in region.invalidations:
+            if distribution is None or invalidation_id not in distribution.invalidations:
                 return _cloudfront_error(
                     404, "NoSuchInvalidation", "The specified invalidation does not exist."
                 )
-            return _invalidation_xml(invalidation_id, region.invalidations[invalidation_id])
+            return _invalidation_xml(invalidation_id, distribution.invalidations[invalidation_id])
         if request.method != "POST" or invalidation_id:
             return _cloudfront_error(405, "MethodNotAllowed", "Not a CloudFront API call.")
-        if region is None:
+        if distribution is None:
             return _cloudfront_error(
                 404, "NoSuchDistribution", "The specified distribution does not exist."
             )
@@ -360,17 +408,24 @@ class Edge:
             isinstance(p, str) and p.startswith("/") for p in paths
         ):
             return _cloudfront_error(400, "InvalidArgument", "Paths must start with '/'.")
-        self.invalidate(region.name, paths)
+        distribution.invalidate(paths)
         invalidation_id = "I" + secrets.token_hex(6).upper()
-        region.invalidations[invalidation_id] = {
+        distribution.invalidations[invalidation_id] = {
             "paths": paths,
             "reference": reference,
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         }
-        response = _invalidation_xml(invalidation_id, region.invalidations[invalidation_id])
+        response = _invalidation_xml(invalidation_id, distribution.invalidations[invalidation_id])
         response.set_status(201)
         response.headers["Location"] = f"{request.url}/{invalidation_id}"
         return response
+
+    def _static_site_answer(self, region: str, request: web.BaseRequest) -> web.Response | None:
+        """The answer from the region's static-site bucket, for the site's paths (else None)."""
+        path = behavior_path(request.raw_path)
+        if request.method in ("GET", "HEAD") and _is_static(path):
+            return self._static(region, path, request.method)
+        return None
 
     def _static(self, region: str, path: str, method: str) -> web.Response:
         key = "index.html" if path == "/" else path.lstrip("/")

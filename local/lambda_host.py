@@ -8,6 +8,10 @@ function's configuration, as in Lambda):
         --route '$default=functions.redirect.handler' \\
         --invoke sync=functions.sync.handler
 
+`--listen-fd FD` instead of `--port` serves on a listening socket the parent
+bound and passed down (so no other process can take the port in between);
+`--ready-fd FD` gets a line once the functions are loaded and it serves.
+
 Routes follow HTTP API route keys (`METHOD /path` or `$default`). The event
 mirrors what API Gateway sends: lowercased header names, repeated headers
 joined with commas, cookies split out, `rawQueryString` as sent, binary bodies
@@ -26,6 +30,7 @@ import base64
 import importlib
 import json
 import os
+import socket
 import time
 import traceback
 import uuid
@@ -196,12 +201,25 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int)
+    where.add_argument("--listen-fd", type=int, help="an inherited listening socket")
+    parser.add_argument("--ready-fd", type=int, help="an inherited pipe told when it serves")
     parser.add_argument("--route", action="append", default=[], help="'ROUTE KEY=module.handler'")
     parser.add_argument("--invoke", action="append", default=[], help="NAME=module.handler")
     args = parser.parse_args()
     app = build_app(parse_pairs(args.route, "route"), parse_pairs(args.invoke, "invoke"))
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+    if args.ready_fd is not None:
+
+        async def tell_ready(_app: web.Application) -> None:
+            os.write(args.ready_fd, b"ready\n")
+            os.close(args.ready_fd)
+
+        app.on_startup.append(tell_ready)
+    if args.listen_fd is not None:
+        web.run_app(app, sock=socket.socket(fileno=args.listen_fd), print=None, access_log=None)
+    else:
+        web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ Route 53 latency answers and health checks.
   origin-request event CloudFront sends (tests/events/cloudfront-origin-request.json).
   If the chosen region refuses (no connection or 5xx), the request goes to the
   origin group's failover origin, which runs the router again.
+- CloudFront: one distribution (`DISTRIBUTION_ID` for every region, as the
+  stack exports it) with one cache for every viewer, keyed and kept as
+  CloudFront does (the path and query as sent; `Cache-Control`); a hit never
+  reaches the router or a region, and is answered from the edge location near
+  the client. The static site comes from the primary region's bucket (the
+  first of its origin group). The API's behaviour allows GET, HEAD and OPTIONS
+  only (an origin group serves no other method): anything else is a 403 from
+  CloudFront. Its invalidation API purges the one cache for every viewer.
 
 Timings are Route 53's defaults (30 s, 3 failures, 60 s TTL, the router's 5 s)
 scaled so that 30 s is `interval`.
@@ -36,6 +44,7 @@ from local.edge import (
     CLIENT_REGION_HEADER,
     SERVED_BY_HEADER,
     BadRequest,
+    Distribution,
     Edge,
     RegionState,
     precise_sleep,
@@ -48,6 +57,10 @@ ROUTE53_INTERVAL_S = 30
 ROUTE53_THRESHOLD = 3
 ROUTE53_TTL_S = 60
 FAILOVER_STATUSES = {500, 502, 503, 504}
+#: The local stand-in for the stack's one CloudFront distribution.
+DISTRIBUTION_ID = "LOCAL-GLOBAL"
+#: What an origin group serves (the API's cache behaviour allows no more).
+ALLOWED_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class Route53Edge(Edge):
@@ -58,11 +71,17 @@ class Route53Edge(Edge):
         scale = self.interval / ROUTE53_INTERVAL_S
         self.failure_threshold = failure_threshold
         self.record_ttl = ROUTE53_TTL_S * scale
+        # A resolver keeps an answer for the TTL, then the router its copy for its own while.
+        self.answers_kept_s = self.record_ttl + edge_router.ANSWER_SECONDS * scale
         self.routing = edge_router.routing_name(DOMAIN)
         self._streaks: dict[str, int] = {}
         self._resolver_cache: dict[str, tuple[float, str]] = {}
         self._routers = {region: _router_copy(region, scale) for region in REGIONS}
         self._event = json.loads(EVENT.read_text())
+
+    def distribution_ids(self) -> dict[str, str]:
+        """Region -> distribution: the one distribution for every region."""
+        return dict.fromkeys(self.regions, DISTRIBUTION_ID)
 
     # -- Route 53 health checks ---------------------------------------------------
 
@@ -135,18 +154,36 @@ class Route53Edge(Edge):
         client_region = request.headers.get(CLIENT_REGION_HEADER, self.topology.primary)
         if client_region not in REGIONS:
             raise BadRequest(f"unknown {CLIENT_REGION_HEADER}")
+        distribution = self.distributions[DISTRIBUTION_ID]
+        reached = client_region  # what the client's round trip goes to
+        if static := self._static_site_answer(self.topology.primary, request):
+            response, reached = static, self.topology.primary
+            response.headers[SERVED_BY_HEADER] = reached
+        elif request.method not in ALLOWED_METHODS:
+            response = _method_not_allowed()
+            response.headers[SERVED_BY_HEADER] = "none"
+        elif cached := self._cached_response(distribution, request):
+            response = cached  # from the edge location near the client
+        else:
+            response, reached = await self._from_api(client_region, request, distribution)
+        await precise_sleep(self.topology.rtt_ms(client_region, reached) / 1000)
+        return response
+
+    async def _from_api(
+        self, client_region: str, request: web.BaseRequest, distribution: Distribution
+    ) -> tuple[web.Response, str]:
+        """The API origin group: the router's region, then the failover origin's; and which."""
         response, region_name = None, "none"
         for failover in (False, True):
             region_name = self._route_with_router(client_region, failover)
-            response = await self._from_region(self.regions[region_name], request)
+            region = self.regions[region_name]
+            response = await self._from_origin(region, request, distribution)
             if response is not None and response.status not in FAILOVER_STATUSES:
                 break
         if response is None:
             response, region_name = web.Response(status=502, text="no region answered\n"), "none"
         response.headers[SERVED_BY_HEADER] = region_name
-        if region_name in self.regions:
-            await precise_sleep(self.topology.rtt_ms(client_region, region_name) / 1000)
-        return response
+        return response, region_name if region_name in self.regions else client_region
 
     async def _status(self, request: web.BaseRequest) -> web.Response:
         body = {
@@ -169,3 +206,12 @@ def _router_copy(location: str, scale: float):
     spec.loader.exec_module(module)
     module.ANSWER_SECONDS = edge_router.ANSWER_SECONDS * scale
     return module
+
+
+def _method_not_allowed() -> web.Response:
+    """CloudFront's answer to a method the cache behaviour does not allow."""
+    response = web.Response(
+        status=403, text="403 Forbidden: this distribution does not allow the request method\n"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -31,9 +31,24 @@ class ServerError(RuntimeError):
 
 
 def free_port() -> int:
+    """A port free now (another process may take it before it is bound: where a child can
+    take a listening socket instead, pass it one, see `listening_socket`)."""
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]
+
+
+def listening_socket(port: int = 0) -> socket.socket:
+    """A socket listening on 127.0.0.1:`port` (0: any free port), to hand to a child."""
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart takes it back
+        sock.bind((LOOPBACK, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.01) -> None:
@@ -145,7 +160,9 @@ class Process:
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
-    def spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def spawn(
+        self, argv: list[str], env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+    ) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -155,6 +172,7 @@ class Process:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                pass_fds=pass_fds,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not it
                 preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509
             )

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import secrets
+import select
 import shutil
 import socket
 import sys
@@ -42,7 +43,7 @@ from functions.links.model import DIRECTORY_FILES
 from functions.links.s3 import S3Location, put_directory, put_index
 from functions.links.source import load_links
 from local.delay_proxy import DelayProxy
-from local.edge import CLOUDFRONT_API_PREFIX, ORIGIN_VERIFY_HEADER, Edge, distribution_id
+from local.edge import CLOUDFRONT_API_PREFIX, ORIGIN_VERIFY_HEADER, Edge
 from local.route53_edge import Route53Edge
 from local.servers import (
     LOOPBACK,
@@ -51,7 +52,7 @@ from local.servers import (
     Process,
     RedisServer,
     ServerError,
-    free_port,
+    listening_socket,
     local_s3_client,
     local_s3_env,
     local_sqs_client,
@@ -100,6 +101,8 @@ class Endpoints:
     redis_replica_urls: dict[str, str] = field(default_factory=dict)
     control_url: str = ""
     """Where `python -m local region down|up` reaches the running stack (empty: nowhere)."""
+    distribution_ids: dict[str, str] = field(default_factory=dict)
+    """Region -> the CloudFront distribution its clients go through (the edge's)."""
 
     def save(self, directory: Path) -> None:
         (directory / "state.json").write_text(json.dumps(self.__dict__, indent=2))
@@ -130,7 +133,7 @@ class Endpoints:
                 region: {
                     "healthz_url": f"{url}/healthz",
                     "index_bucket": self.index_buckets[region],
-                    "distribution_id": distribution_id(region),
+                    "distribution_id": self.distribution_ids[region],
                     "static_bucket": static_bucket(region),
                 }
                 for region, url in self.region_urls.items()
@@ -373,7 +376,8 @@ class FunctionHost(Process):
 
     def __init__(self, workdir: Path, name: str, env: dict[str, str], routes=(), invokes=()):
         super().__init__(name, workdir)
-        self.port = free_port()
+        self.port = 0
+        """0 until the first start binds a free port; every later start binds it again."""
         self.env = env
         self.routes, self.invokes = list(routes), list(invokes)
 
@@ -382,13 +386,36 @@ class FunctionHost(Process):
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self, timeout: float = 30) -> FunctionHost:
-        argv = [sys.executable, "-m", "local.lambda_host", "--port", str(self.port)]
-        argv += [arg for route in self.routes for arg in ("--route", route)]
-        argv += [arg for invoke_ in self.invokes for arg in ("--invoke", invoke_)]
-        self.spawn(argv, env={**os.environ, "PYTHONPATH": str(REPO), **self.env})
-
-        self.wait_accepting(self.port, timeout)
+        # The process gets the socket bound here: no other process can take the port between
+        # choosing and binding it. Ours is closed once handed over, so that when the process
+        # dies nothing listens there any more (connections are refused, as from a dead API).
+        ready, told = os.pipe()
+        try:
+            with listening_socket(self.port) as listener:
+                self.port = listener.getsockname()[1]
+                argv = [sys.executable, "-m", "local.lambda_host"]
+                argv += ["--listen-fd", str(listener.fileno()), "--ready-fd", str(told)]
+                argv += [arg for route in self.routes for arg in ("--route", route)]
+                argv += [arg for invoke_ in self.invokes for arg in ("--invoke", invoke_)]
+                env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
+                self.spawn(argv, env=env, pass_fds=(listener.fileno(), told))
+            os.close(told)  # only the process holds it now: EOF when it dies
+            told = None
+            self._wait_ready(ready, timeout)
+        finally:
+            os.close(ready)
+            if told is not None:
+                os.close(told)
         return self
+
+    def _wait_ready(self, ready: int, timeout: float) -> None:
+        """Until the process says it serves; ServerError (and stopped) if it exits or hangs."""
+        readable, _, _ = select.select([ready], [], [], timeout)
+        if readable and os.read(ready, 16):
+            return
+        self.stop()
+        problem = "exited" if readable else f"did not start in {timeout:.0f} s"
+        raise ServerError(f"{self.name} {problem}:\n{self.log_tail()}")
 
 
 class LocalStack:
@@ -471,6 +498,7 @@ class LocalStack:
             self.publish(index)
             self.edge = self.run(self._start_edge())
             self.endpoints.edge_url = f"http://{LOOPBACK}:{self.edge.port}"
+            self.endpoints.distribution_ids = self.edge.distribution_ids()
             self.endpoints.save(self.state_dir)
             self.wait_until_served(index.version)
             self.wait_until_in_rotation(*self.topology.regions)

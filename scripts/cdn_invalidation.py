@@ -1,6 +1,8 @@
 """Invalidate paths on every region's CloudFront distribution and wait until they complete.
 
-One CreateInvalidation per distribution (all paths in one batch), then
+One CreateInvalidation per distribution (all paths in one batch; regions that
+share a distribution, as every region does with the Route 53 router, share
+its one invalidation), then
 GetInvalidation is polled until each reports `Completed`: only then does every
 edge location answer from the origin. A distribution that already has as many
 invalidations in progress as CloudFront allows, a throttled call or a network
@@ -25,7 +27,8 @@ BUSY = "TooManyInvalidationsInProgress"
 
 @dataclass
 class DistributionState:
-    region: str
+    regions: tuple[str, ...]
+    """The regions whose clients go through the distribution."""
     distribution_id: str
     invalidation_id: str | None = None
     status: str | None = None
@@ -55,13 +58,17 @@ def invalidate_everywhere(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DistributionState]:
-    """Invalidate `paths` on every distribution (region -> id) and wait for all to complete.
+    """Invalidate `paths` on every distribution (region -> id; each distinct one once) and
+    wait for all to complete.
 
     `reference` names the publish (CloudFront's CallerReference gets a random
     suffix, so a re-run invalidates again). Never raises for a CloudFront error:
     it is recorded in the distribution's state.
     """
-    states = [DistributionState(region, dist) for region, dist in distributions.items()]
+    regions_of: dict[str, list[str]] = {}
+    for region, dist in distributions.items():
+        regions_of.setdefault(dist, []).append(region)
+    states = [DistributionState(tuple(regions), dist) for dist, regions in regions_of.items()]
     if not paths:
         for state in states:
             state.status, state.completed_after = "nothing to invalidate", 0.0
@@ -124,7 +131,7 @@ def report(states: list[DistributionState], paths: tuple[str, ...]) -> str:
         result = f"completed after {s.completed_after:.1f} s" if s.completed else "NOT COMPLETED"
         detail = s.error or s.status or ""
         lines.append(
-            f"  {s.region:<15} {s.distribution_id:<16} {s.invalidation_id or '-':<16} "
+            f"  {', '.join(s.regions):<15} {s.distribution_id:<16} {s.invalidation_id or '-':<16} "
             f"{result}  {detail}".rstrip()
         )
     return "\n".join(lines)

@@ -167,11 +167,15 @@ def publish(
         interval=target.interval,
     )
     print(cdn_invalidation.report(invalidations, paths))
-    incomplete = [state.region for state in invalidations if not state.completed]
-    for region in incomplete:
-        if region in target.skipped:
-            print(f"warning: {region} (skipped) did not invalidate: purge its CDN once it is back")
-    return 0 if set(incomplete) <= set(target.skipped) else 1
+    # A distribution only skipped regions go through may wait; one shared with others may not.
+    incomplete = [state.regions for state in invalidations if not state.completed]
+    for regions in incomplete:
+        if set(regions) <= set(target.skipped):
+            print(
+                f"warning: {', '.join(regions)} (skipped) did not invalidate: "
+                "purge its CDN once it is back"
+            )
+    return 0 if all(set(regions) <= set(target.skipped) for regions in incomplete) else 1
 
 
 def published_index(location: S3Location) -> Index | None:

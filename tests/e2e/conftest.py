@@ -1,4 +1,12 @@
-"""The local stack for end-to-end drills: every part real, delays scaled down 20x."""
+"""The local stack for end-to-end drills: every part real, delays scaled down 20x.
+
+Every drill runs once per deployment variant (`VARIANTS`): the module-scoped
+`variant` fixture parametrizes `stack` and every fixture that starts its own
+stack, so a module starts one stack per variant. A variant marked `smoke` runs
+only the tests marked `@pytest.mark.smoke`. For `make test`'s parallel workers,
+the tests sharing a module's stack are kept on one worker (one xdist group per
+module and variant).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +25,7 @@ import requests
 from functions.links.model import GONE_RETENTION_SECONDS, expand
 from functions.links.source import load_links
 from local.edge import CLIENT_REGION_HEADER, SERVED_BY_HEADER
+from local.servers import wait_until
 from local.stack import LocalStack
 from local.topology import Topology
 
@@ -24,20 +34,68 @@ SCALE = 0.05
 MONITOR_INTERVAL = 0.25
 
 
-def start_stack(tmp_path_factory, name: str, router: str = "cloudflare") -> LocalStack:
+@dataclass(frozen=True)
+class Variant:
+    """One way a stack can be deployed, as the drills run it.
+
+    `router`: the `trafficRouter` (cloudflare | route53). `smoke`: run only the
+    tests marked smoke (a combination that the full variants already cover part by part).
+    """
+
+    router: str = "cloudflare"
+    smoke: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.router
+
+    def stack_options(self) -> dict:
+        """LocalStack's arguments for this variant."""
+        return {"router": self.router}
+
+
+#: The variants every drill runs against.
+VARIANTS = (Variant(router="cloudflare"), Variant(router="route53"))
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: variant.id)
+def variant(request) -> Variant:
+    return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    """Smoke variants run the smoke tests only; a module's stack stays on one xdist worker."""
+    deselected = []
+    for item in items:
+        variant = getattr(item, "callspec", None) and item.callspec.params.get("variant")
+        if variant is None:
+            continue
+        if variant.smoke and item.get_closest_marker("smoke") is None:
+            deselected.append(item)
+        elif "stack" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}-{variant.id}"))
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        dropped = set(deselected)
+        items[:] = [item for item in items if item not in dropped]
+
+
+def start_stack(tmp_path_factory, name: str, variant: Variant = Variant(), **options) -> LocalStack:
+    """A stack of the variant, with the drills' scaled delays (`options`: LocalStack's)."""
+    settings = {"cache_seconds": 0, **options}  # drills look through the edge cache at the regions
     return LocalStack(
-        tmp_path_factory.mktemp(name),
+        tmp_path_factory.mktemp(f"{name}-{variant.id}"),
         topology=Topology(scale=SCALE),
         monitor_interval=MONITOR_INTERVAL,
         edge_port=0,
-        cache_seconds=0,  # drills look through the edge cache at the regions
-        router=router,
+        **variant.stack_options(),
+        **settings,
     ).start()
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[LocalStack]:
-    local = start_stack(tmp_path_factory, "stack")
+def stack(tmp_path_factory, variant) -> Iterator[LocalStack]:
+    local = start_stack(tmp_path_factory, "stack", variant)
     yield local
     local.stop()
 
@@ -58,6 +116,42 @@ class Client:
             timeout=10,
             **kwargs,
         )
+
+
+def edge_status(stack) -> dict[str, dict]:
+    response = Client(stack, stack.topology.primary).get("/_edge/status")
+    assert response.status_code == 200
+    return {region["region"]: region for region in response.json()["regions"]}
+
+
+def detection_bounds(stack) -> tuple[float, float]:
+    """(earliest, latest) seconds from a region's death until its router takes it out.
+
+    Cloudflare: the first failed probe, one monitor interval (+ its timeout) at most.
+    Route 53: `failure_threshold` failed health checks in a row."""
+    if stack.router == "route53":
+        threshold = stack.edge.failure_threshold
+        return (threshold - 1) * MONITOR_INTERVAL, (threshold + 1) * MONITOR_INTERVAL + 0.5
+    return 0.0, 2 * MONITOR_INTERVAL + 0.1
+
+
+def wait_until_out(stack, region: str, since: float) -> float:
+    """Until the router has taken the region out and no client's answer points there any
+    more; the seconds from `since` (time.monotonic()) until the router took it out."""
+    wait_until(lambda: not edge_status(stack)[region]["healthy"], 10, f"{region} taken out")
+    detected = time.monotonic() - since
+    time.sleep(stack.edge.answers_kept_s)  # resolvers and routers let go of older answers
+    return detected
+
+
+def wait_until_back(stack, region: str, timeout: float = 5) -> None:
+    """Until the region is in rotation and its own clients are served by it again."""
+    wait_until(lambda: edge_status(stack)[region]["healthy"], timeout, f"{region} to return")
+    wait_until(
+        lambda: Client(stack, region).get("/docs").headers[SERVED_BY_HEADER] == region,
+        stack.edge.answers_kept_s + 5,
+        f"{region}'s clients to come back",
+    )
 
 
 def assert_every_link_resolves(stack: LocalStack) -> dict[str, set[str]]:

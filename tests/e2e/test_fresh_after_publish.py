@@ -1,5 +1,6 @@
 """With the edge caching as CloudFront does: a publish ends with every client seeing it,
-and a request path is decoded exactly once on its way to the function."""
+and a request path is decoded exactly once on its way to the function. For every variant:
+one CloudFront per region (Cloudflare) or one for the world (Route 53)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,14 @@ import pytest
 
 from local.edge import CACHE_HEADER
 from local.stack import LocalStack
-from local.topology import Topology
 
-from .conftest import MONITOR_INTERVAL, REPO, SCALE, Client, publish
+from .conftest import REPO, Client, publish, start_stack
 
 
 @pytest.fixture(scope="module")
-def cached_stack(tmp_path_factory) -> Iterator[LocalStack]:
+def cached_stack(tmp_path_factory, variant) -> Iterator[LocalStack]:
     """The local stack with the functions' own cache lifetimes (300 s redirects, 60 s 404s)."""
-    local = LocalStack(
-        tmp_path_factory.mktemp("cached"),
-        topology=Topology(scale=SCALE),
-        monitor_interval=MONITOR_INTERVAL,
-        edge_port=0,
-    ).start()
+    local = start_stack(tmp_path_factory, "cached", variant, cache_seconds=None)
     yield local
     local.stop()
 
@@ -62,7 +57,9 @@ def test_after_publish_returns_no_client_anywhere_sees_an_old_answer(cached_stac
     result = publish(cached_stack, links, tmp_path, "--timeout", "30")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("completed after") == len(clients)
+    distributions = set(cached_stack.endpoints.distribution_ids.values())
+    assert len(distributions) == (1 if cached_stack.router == "route53" else len(clients))
+    assert result.stdout.count("completed after") == len(distributions)  # each invalidated once
     expected = {
         "/docs": (302, "https://docs.example.com/v2"),
         "/docs/": (302, "https://docs.example.com/v2"),

@@ -144,7 +144,7 @@ def test_a_busy_distribution_is_retried_and_an_unknown_one_reported(cloudfront):
     clock = FakeClock()
     everywhere = {**distributions, "us-east-2": "E0000000000000"}
     states = clock.invalidate(client, everywhere, ("/docs*",), timeout=20, interval=1)
-    by_region = {state.region: state for state in states}
+    by_region = {region: state for state in states for region in state.regions}
     assert all(by_region[region].completed for region in REGIONS)
     unknown = by_region["us-east-2"]
     assert not unknown.completed and unknown.refused  # asked once, not until the deadline
@@ -160,3 +160,15 @@ def test_nothing_to_invalidate_sends_nothing(cloudfront):
     assert all(state.completed for state in states)
     for dist in distributions.values():
         assert client.list_invalidations(DistributionId=dist)["InvalidationList"]["Quantity"] == 0
+
+
+def test_regions_sharing_a_distribution_share_its_one_invalidation(cloudfront):
+    """With the Route 53 router every region exports the same, one distribution."""
+    client, distributions = cloudfront
+    one = distributions["eu-west-1"]
+    states = invalidate_everywhere(
+        client, dict.fromkeys(REGIONS, one), ("/docs*",), reference="v2", timeout=10, interval=0.01
+    )
+    assert [(state.regions, state.completed) for state in states] == [(REGIONS, True)]
+    assert client.list_invalidations(DistributionId=one)["InvalidationList"]["Quantity"] == 1
+    assert ", ".join(REGIONS) in report(states, ("/docs*",))

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from local.delay_proxy import DelayProxy
 from local.edge import CACHE_HEADER, CLOUDFRONT_API_PREFIX, Edge, distribution_id
 from local.lambda_host import http_api_raw_path
-from local.servers import wait_until
+from local.servers import ServerError, wait_until
 from local.stack import FunctionHost, PublishFailed, invoke
 from local.topology import Topology
 
@@ -71,6 +71,26 @@ def echo_host(tmp_path):
     ).start()
     yield host
     host.stop()
+
+
+def test_a_function_host_keeps_its_port_refuses_when_dead_and_reports_a_failed_start(
+    echo_host, tmp_path
+):
+    """The host serves on a socket bound before it starts (no other process can take the
+    port in between); dead, its port refuses; restarted, it serves on the same port."""
+    port = echo_host.port
+    assert requests.get(f"{echo_host.url}/healthz", timeout=5).status_code == 200
+    echo_host.kill()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{echo_host.url}/healthz", timeout=5)
+    echo_host.start()
+    assert echo_host.port == port
+    assert requests.get(f"{echo_host.url}/healthz", timeout=5).status_code == 200
+    broken = FunctionHost(tmp_path / "broken", "broken", {}, routes=["$default=no.such.handler"])
+    with pytest.raises(ServerError, match="broken exited") as failed:
+        broken.start()
+    assert "No module named 'no'" in str(failed.value)  # the log's last lines
+    assert not broken.running
 
 
 def test_http_requests_become_api_gateway_v2_events(echo_host):
@@ -252,7 +272,7 @@ def test_an_answer_fetched_across_an_invalidation_is_not_cached(edge):
     slow = threading.Thread(target=fetch)
     slow.start()
     time.sleep(0.1)  # the fetch is under way at the origin (it takes 0.3 s)
-    edge.invalidate("eu-west-1", ["/cached/*"])
+    edge.invalidate(distribution_id("eu-west-1"), ["/cached/*"])
     slow.join()
     assert answers[0].status_code == 302 and answers[0].headers[CACHE_HEADER] == "miss"
     after = requests.get(url, allow_redirects=False, timeout=5)
