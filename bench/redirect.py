@@ -57,8 +57,7 @@ def run() -> None:
             template = Link("jira", "https://jira.example.com/browse/{path}")
             sync_index(server.client(), build_index([link, template]))
             os.environ["REDIS_URL"] = server.url
-            region.settings.cache_clear()
-            region.redis.cache_clear()
+            region.forget()
             bare = redis.Redis.from_url(server.url)
             key = link_key("handbook")
             ours, reference, two_reads = [], [], []

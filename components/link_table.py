@@ -18,7 +18,7 @@ Per region: a gateway VPC endpoint for DynamoDB on the functions' route
 tables, whose policy admits only this table, and the functions' egress to it;
 alarms on throttled reads and writes and, in the primary region, on
 replication latency to each other region. IAM is left to the functions'
-roles: `reader_policy(region)` (GetItem on that region's replica) and
+roles: `reader_policy(region)` (GetItem and BatchGetItem on that region's replica) and
 `writer_policy()` (the primary's writes, plus strongly consistent read-backs
 in every replica for the per-region flip) are the documents they attach.
 """
@@ -33,8 +33,9 @@ import pulumi_aws as aws
 
 from components.planning import HTTPS_PORT
 
-#: Actions the redirect and health functions need: one GetItem per request.
-READER_ACTIONS = ["dynamodb:GetItem"]
+#: Actions the redirect and health functions need: one GetItem per request, and one
+#: BatchGetItem more for a templated link (every shorter slug of the path at once).
+READER_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:GetItem"]
 #: The sync, in the primary region: lease, scan, batch writes, pointers.
 WRITER_ACTIONS = [
     "dynamodb:BatchGetItem",
@@ -131,7 +132,7 @@ class LinkTable(pulumi.ComponentResource):
         self.register_outputs({"table_name": self.table_name, "table_arns": self.table_arns})
 
     def reader_policy(self, region: str) -> str:
-        """The redirect and health functions' access in `region`: GetItem on its replica."""
+        """The redirect and health functions' access in `region`: reads of its replica."""
         return _policy([(READER_ACTIONS, [self._args.table_arn(region)])])
 
     def writer_policy(self) -> str:

@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from functions.lean_dynamo import DynamoUnavailable, LeanDynamo
 from functions.links.dynamo_items import ENTRIES, KEY, region_key, value_at
 from functions.links.model import GONE_RETENTION_SECONDS, StoredLink, decode_value
+from functions.store import FailureGuard
 
 #: How stale a container's idea of its region's generation may get. The
 #: writer waits this long (plus a margin) after a region's pointer moved
 #: before it drops what the previous generation needed.
 POINTER_REFRESH_S = 1.0
+
+
+class NoIndexYet(DynamoUnavailable):
+    """The region's pointer item is absent: nothing was published to this region yet."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,13 @@ class Served:
 
 
 class DynamoLinks:
-    """Links as one region's replica of the table serves them."""
+    """Links as one region's replica of the table serves them.
+
+    `guard`: skips the table for a moment after it failed (the functions use
+    one; None: every call tries).
+    """
+
+    source = "dynamodb"
 
     def __init__(
         self,
@@ -45,22 +56,24 @@ class DynamoLinks:
         *,
         refresh_s: float = POINTER_REFRESH_S,
         clock=time.monotonic,
+        guard: FailureGuard | None = None,
     ):
         self.client = client
         self.table = table
         self.pointer_key = region_key(region)
         self.refresh_s = refresh_s
         self.clock = clock
+        self.guard = guard or FailureGuard("DynamoDB", retry_after_s=0.0)
         self._served: Served | None = None
         self._read_at = float("-inf")
 
     def served(self) -> Served:
-        """The index this region serves; DynamoUnavailable when it serves none yet."""
+        """The index this region serves; NoIndexYet when it serves none yet."""
         now = self.clock()
         if self._served is None or now - self._read_at >= self.refresh_s:
-            item = self.client.get_item(self.table, KEY, self.pointer_key)
+            item = self.guard.call(self.client.get_item, self.table, KEY, self.pointer_key)
             if item is None:
-                raise DynamoUnavailable("this region holds no link index yet")
+                raise NoIndexYet("this region holds no link index yet")
             try:
                 served = Served(int(item["g"]["N"]), item["version"]["S"], int(item["count"]["N"]))
             except (KeyError, TypeError, ValueError):
@@ -75,14 +88,29 @@ class DynamoLinks:
         so the gone-period ends here, when Redis's TTL would have dropped the key.
         """
         served = self.served()
-        item = self.client.get_item(self.table, KEY, slug)
-        if item is None:
-            return None, served
-        try:
-            value = value_at(item[ENTRIES]["S"], served.generation)
-            link = None if value is None else decode_value(value.encode())
-        except (KeyError, TypeError, ValueError):
-            raise DynamoUnavailable(f"the item for {slug!r} is not this store's") from None
-        if link and link.expires and link.expires + GONE_RETENTION_SECONDS <= (now or time.time()):
-            return None, served
-        return link, served
+        item = self.guard.call(self.client.get_item, self.table, KEY, slug)
+        return _link_at(item, slug, served.generation, now), served
+
+    def get(self, slug: str) -> StoredLink | None:
+        """The redirect's exact lookup: one GetItem (and the pointer once a second)."""
+        return self.lookup(slug)[0]
+
+    def get_many(self, slugs: list[str]) -> list[StoredLink | None]:
+        """Each slug's link in the served index (up to 100 slugs), in one BatchGetItem."""
+        generation = self.served().generation
+        items = self.guard.call(self.client.batch_get_item, self.table, KEY, slugs)
+        return [_link_at(items.get(slug), slug, generation) for slug in slugs]
+
+
+def _link_at(item: dict | None, slug: str, generation: int, now: float | None = None):
+    """The link an item gives `generation`, or None (no item, no entry, gone-period over)."""
+    if item is None:
+        return None
+    try:
+        value = value_at(item[ENTRIES]["S"], generation)
+        link = None if value is None else decode_value(value.encode())
+    except (KeyError, TypeError, ValueError):
+        raise DynamoUnavailable(f"the item for {slug!r} is not this store's") from None
+    if link and link.expires and link.expires + GONE_RETENTION_SECONDS <= (now or time.time()):
+        return None
+    return link

@@ -1,7 +1,8 @@
 """`functions.health.handler`: may this region receive traffic? For Cloudflare's monitors
 and Route 53's health checks.
 
-200 `ok`: Redis answers and holds a link index. 200 `degraded`: Redis cannot
+200 `ok`: the region's store (Redis, or its replica of the DynamoDB link
+table) answers and holds a link index. 200 `degraded`: the store cannot
 answer but the S3 index can (redirects still work, from the fallback). 503
 `down`: neither. The body says which index version the region serves, so
 publishing can wait until every region has the new one. Without the
@@ -15,9 +16,9 @@ import json
 import time
 
 from functions import region
-from functions.lean_redis import RedisReplyError, RedisUnavailable
 from functions.links.model import META_KEY
 from functions.origin import from_cloudfront
+from functions.store import StoreUnavailable
 from functions.telemetry import log_request
 
 
@@ -46,33 +47,21 @@ def handler(event, context=None) -> dict:
 
 
 def check(settings: region.Settings) -> dict:
+    """The region's report: `source` is redis, dynamodb or s3-fallback, and the store's
+    own details are under `redis` or `dynamodb`."""
     report = {
         "region": settings.region,
         "status": "down",
         "version": None,
         "count": None,
         "source": None,
-        "redis": {"role": None, "link": None, "error": None},
     }
-    redis = region.redis()
-    try:
-        meta = _pairs(redis.execute("HGETALL", META_KEY))
-        replication = _info(redis.execute("INFO", "replication"))
-        replica = replication.get("role") == "slave"
-        report["redis"].update(
-            role="replica" if replica else replication.get("role"),
-            link=replication.get("master_link_status") if replica else None,
-        )
-        if not meta.get("version"):
-            # Every redirect here would be a 404: keep traffic away until a publish.
-            report["redis"]["error"] = "Redis holds no link index yet"
-            return report
-        report.update(
-            status="ok", version=meta["version"], source="redis", count=int(meta.get("count", 0))
-        )
+    if settings.store == region.DYNAMODB:
+        answered = _check_dynamodb(report, settings)
+    else:
+        answered = _check_redis(report)
+    if answered is not None:
         return report
-    except (RedisUnavailable, RedisReplyError) as exc:
-        report["redis"]["error"] = str(exc)
     fallback = region.fallback()
     if fallback is not None:
         from functions.fallback import FallbackUnavailable  # noqa: PLC0415 - off the hot path
@@ -88,6 +77,52 @@ def check(settings: region.Settings) -> dict:
         except FallbackUnavailable as exc:
             report["fallback_error"] = str(exc)
     return report
+
+
+def _check_redis(report: dict) -> bool | None:
+    """True: Redis serves an index; False: it answers but holds none; None: it cannot answer."""
+    from functions.lean_redis import RedisReplyError  # noqa: PLC0415 - only the store in use
+
+    report["redis"] = details = {"role": None, "link": None, "error": None}
+    redis = region.redis()
+    try:
+        meta = _pairs(redis.execute("HGETALL", META_KEY))
+        replication = _info(redis.execute("INFO", "replication"))
+    except (StoreUnavailable, RedisReplyError) as exc:
+        details["error"] = str(exc)
+        return None
+    replica = replication.get("role") == "slave"
+    details.update(
+        role="replica" if replica else replication.get("role"),
+        link=replication.get("master_link_status") if replica else None,
+    )
+    if not meta.get("version"):
+        # Every redirect here would be a 404: keep traffic away until a publish.
+        details["error"] = "Redis holds no link index yet"
+        return False
+    report.update(
+        status="ok", version=meta["version"], source="redis", count=int(meta.get("count", 0))
+    )
+    return True
+
+
+def _check_dynamodb(report: dict, settings: region.Settings) -> bool | None:
+    """As _check_redis, from the region's pointer item (the generation its redirects follow)."""
+    from functions.dynamo_store import NoIndexYet  # noqa: PLC0415 - only the store in use
+
+    report["dynamodb"] = details = {"table": settings.link_table, "generation": None, "error": None}
+    try:
+        served = region.dynamodb().served()
+    except NoIndexYet as exc:
+        # Nothing published to this region yet: keep traffic away until a publish.
+        details["error"] = str(exc)
+        return False
+    except (StoreUnavailable, ValueError) as exc:  # ValueError: no credentials to sign with
+        details["error"] = str(exc)
+        return None
+    details["generation"] = served.generation
+    report.update(status="ok", version=served.version, count=served.count, source="dynamodb")
+    return True
 
 
 def _pairs(flat) -> dict[str, str]:

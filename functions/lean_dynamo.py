@@ -1,4 +1,4 @@
-"""A minimal DynamoDB client for the redirect and health paths: signed GetItem, nothing else.
+"""A minimal DynamoDB client for the redirect and health paths: signed GetItem and BatchGetItem.
 
 Why not boto3 here: importing boto3 and making a client costs far more than a
 whole cold redirect (see `make bench`, suite dynamo_store). This is
@@ -28,12 +28,14 @@ import os
 import time
 from urllib.parse import urlsplit
 
+from functions.store import StoreUnavailable
+
 SERVICE = "dynamodb"
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
-class DynamoUnavailable(Exception):
+class DynamoUnavailable(StoreUnavailable):
     """DynamoDB could not be reached, did not answer in time, or refused the call."""
 
 
@@ -146,6 +148,26 @@ class LeanDynamo:
             request["ConsistentRead"] = True
         body = json.dumps(request, separators=(",", ":")).encode()
         return self.call("GetItem", body).get("Item")
+
+    def batch_get_item(self, table: str, key: str, values: list[str]) -> dict[str, dict]:
+        """The items (up to 100) whose string key `key` is one of `values`, by that value.
+
+        Keys DynamoDB leaves unprocessed (throttling) are asked for once more;
+        still unprocessed, the call counts as failed.
+        """
+        found: dict[str, dict] = {}
+        keys = [{key: {"S": value}} for value in values]
+        for _ in range(2):
+            body = json.dumps(
+                {"RequestItems": {table: {"Keys": keys}}}, separators=(",", ":")
+            ).encode()
+            reply = self.call("BatchGetItem", body)
+            for item in reply.get("Responses", {}).get(table, []):
+                found[item[key]["S"]] = item
+            keys = reply.get("UnprocessedKeys", {}).get(table, {}).get("Keys")
+            if not keys:
+                return found
+        raise DynamoUnavailable(f"{self.host}: BatchGetItem left {len(keys)} keys unprocessed")
 
     def call(self, operation: str, body: bytes) -> dict:
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

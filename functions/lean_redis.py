@@ -20,11 +20,13 @@ from urllib.parse import unquote, urlsplit
 
 import hiredis
 
+from functions.store import StoreUnavailable
+
 DEFAULT_PORT = 6379
 RECV_BYTES = 65536
 
 
-class RedisUnavailable(Exception):
+class RedisUnavailable(StoreUnavailable):
     """Redis could not be reached or did not answer in time."""
 
 

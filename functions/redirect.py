@@ -1,13 +1,15 @@
-"""`functions.redirect.handler`: one slug, one Redis GET, one redirect.
+"""`functions.redirect.handler`: one slug, one store read, one redirect.
 
 API Gateway HTTP API, payload format 2.0. Every input is treated as hostile:
 anything that is not a well-formed GET/HEAD for a possible slug gets a 4xx
 without a lookup, and a Location header only ever carries a target from the
 index (plus, for links that ask for it, the request's query, percent-encoded).
 
+The store is the region's Redis reader (one GET) or its replica of the
+DynamoDB link table (one GetItem), chosen per container (functions.region).
 A request with more segments than its link (`/jira/ABC-1`) that misses costs
-one more read: one MGET of the link keys of every shorter slug it starts with;
-the longest holding a `{path}` template answers, filled with the rest of the
+one more read of every shorter slug it starts with at once (Redis MGET,
+DynamoDB BatchGetItem); the longest holding a `{path}` template answers, filled with the rest of the
 path (percent-encoded per segment). `/<slug>+` shows the link's details from
 the published index instead of following it (see functions.details).
 """
@@ -17,17 +19,10 @@ from __future__ import annotations
 import time
 
 from functions import region
-from functions.lean_redis import RedisUnavailable
-from functions.links.model import (
-    DETAILS_SUFFIX,
-    decode_value,
-    find_template,
-    link_key,
-    redirect_location,
-    request_slug,
-)
+from functions.links.model import DETAILS_SUFFIX, find_template, redirect_location, request_slug
 from functions.links.model import cache_seconds as link_cache_seconds
 from functions.origin import FORBIDDEN, from_cloudfront
+from functions.store import StoreUnavailable
 from functions.telemetry import log_request
 
 RETRY_AFTER_SECONDS = 5
@@ -50,7 +45,8 @@ def handler(event, context=None) -> dict:
 
 
 def answer(event, settings: region.Settings) -> tuple[dict, str | None, str]:
-    """(response, slug, source) for one event; source is redis, s3-fallback, miss or none."""
+    """(response, slug, source) for one event; source is the store (redis, dynamodb),
+    s3-fallback, miss or none."""
     if not isinstance(event, dict):
         return plain(400, "bad request"), None, "none"
     http = (event.get("requestContext") or {}).get("http") or {}
@@ -94,22 +90,18 @@ def answer(event, settings: region.Settings) -> tuple[dict, str | None, str]:
 
 
 def _lookup(slug: str | None, path: str):
-    """(link, slug, rest, source): the exact slug (one GET), else the longest templated
-    prefix (one MGET); from the S3 index when Redis cannot answer."""
+    """(link, slug, rest, source): the exact slug (one read), else the longest templated
+    prefix (one read more); from the S3 index when the store cannot answer."""
     try:
-        value = region.redis().execute("GET", link_key(slug)) if slug else None
-        if value:
-            return decode_value(value), slug, "", "redis"
-        if found := find_template(path, _from_redis):
-            return found[2], found[0], found[1], "redis"
+        store = region.links()
+        stored = store.get(slug) if slug else None
+        if stored:
+            return stored, slug, "", store.source
+        if found := find_template(path, store.get_many):
+            return found[2], found[0], found[1], store.source
         return None, slug, "", "miss"
-    except (RedisUnavailable, ValueError):  # ValueError: a value this code did not write
+    except (StoreUnavailable, ValueError):  # ValueError: a value this code did not write
         return _from_fallback(slug, path)
-
-
-def _from_redis(slugs: list[str]) -> list:
-    values = region.redis().execute("MGET", *(link_key(slug) for slug in slugs))
-    return [decode_value(value) if value else None for value in values]
 
 
 def _from_fallback(slug: str | None, path: str):

@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from functions.dynamo_store import POINTER_REFRESH_S
 
 from .dynamo_items import (
@@ -46,8 +48,7 @@ from .dynamo_items import (
     region_key,
 )
 from .index import Index
-from .model import GONE_RETENTION_SECONDS, value_text
-from .redis_sync import sequencer_order
+from .model import GONE_RETENTION_SECONDS, sequencer_order, value_text
 
 WRITE_BATCH = 25  # BatchWriteItem's limit
 READ_BATCH = 100  # BatchGetItem's limit
@@ -126,6 +127,7 @@ class DynamoSyncReport:
     serving: dict[str, int]  # region -> generation its pointer names after this run
     pruned: int
     seconds: float
+    unreachable: dict[str, str] = field(default_factory=dict)  # region -> its last read error
 
     @property
     def pending_regions(self) -> tuple[str, ...]:
@@ -259,7 +261,7 @@ def sync_table(
     try:
         state = read_state(table)
         plan = plan_sync(state, index, now=time.time() if now is None else now, sequencer=sequencer)
-        serving, pruned = dict(state.pointers), 0
+        serving, pruned, unreachable = dict(state.pointers), 0, {}
         if not plan.stale:
             _write(table, plan.writes, plan.generation, progress)
             for slug, entries in plan.writes:
@@ -269,7 +271,7 @@ def sync_table(
                     state.items.pop(slug, None)
             if (state.generation, state.version) != (plan.generation, plan.version):
                 _put_meta(table, run, plan)
-            serving = _flip(table, state, plan, flip_timeout, settle_s)
+            serving = _flip(table, state, plan, flip_timeout, settle_s, unreachable=unreachable)
             if all(serving.get(r.region, 0) >= plan.generation for r in table.replicas):
                 wait_s = settle_s + refresh_s
                 pruned = _prune(
@@ -278,7 +280,7 @@ def sync_table(
     finally:
         # A failed run hands the table over at once; only a killed one makes the next wait.
         _release_lease(table, run)
-    return DynamoSyncReport(plan, serving, pruned, time.perf_counter() - started)
+    return DynamoSyncReport(plan, serving, pruned, time.perf_counter() - started, unreachable)
 
 
 def _take_lease(table: LinkTable, run: str, lease_seconds: float) -> None:
@@ -396,9 +398,19 @@ def _until_processed(call, request: dict, leftover: str, on_answer=None) -> None
 
 
 def _flip(
-    table: LinkTable, state: TableState, plan: DynamoPlan, timeout: float, settle_s: float
+    table: LinkTable,
+    state: TableState,
+    plan: DynamoPlan,
+    timeout: float,
+    settle_s: float,
+    *,
+    unreachable: dict[str, str],
 ) -> dict[str, int]:
-    """Move each region's pointer to the plan's generation once the region holds all of it."""
+    """Move each region's pointer to the plan's generation once the region holds all of it.
+
+    A region whose replica cannot be read is asked again until the timeout, like
+    one still receiving items; its last error is kept in `unreachable`.
+    """
     target = plan.generation
     serving = {r.region: state.pointers.get(r.region, 0) for r in table.replicas}
     waiting = {
@@ -411,7 +423,14 @@ def _flip(
     while waiting:
         for region, (replica, missing) in list(waiting.items()):
             if region not in complete_at:
-                for slug, written in _generations(table, replica, list(missing)).items():
+                try:
+                    found = _generations(table, replica, list(missing))
+                except (BotoCoreError, ClientError) as exc:
+                    unreachable[region] = str(exc)
+                    found = {}
+                else:
+                    unreachable.pop(region, None)
+                for slug, written in found.items():
                     if written >= missing[slug]:
                         del missing[slug]
                 if not missing:

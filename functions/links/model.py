@@ -363,3 +363,8 @@ def cache_seconds(link: StoredLink, now: float, default: int) -> int:
     if link.expires:
         return max(0, min(default, int(link.expires - now)))
     return default
+
+
+def sequencer_order(sequencer: str) -> str:
+    """S3 sequencers of one key compare as hex strings once left-padded to one length."""
+    return sequencer.upper().rjust(64, "0")

@@ -26,7 +26,15 @@ from dataclasses import dataclass
 import redis
 
 from .index import Index, LinkDiff
-from .model import GONE_RETENTION_SECONDS, LINK_KEY_PREFIX, META_KEY, Link, encode_value, value_text
+from .model import (
+    GONE_RETENTION_SECONDS,
+    LINK_KEY_PREFIX,
+    META_KEY,
+    Link,
+    encode_value,
+    sequencer_order,
+    value_text,
+)
 
 BATCH = 1000
 SCAN_COUNT = 10_000
@@ -216,11 +224,6 @@ def _transaction(plan: Plan) -> Iterator[tuple[str, int]]:
         meta += ["sequencer", plan.sequencer]
     yield _resp("HSET", META_KEY, *meta), 0
     yield _resp("EXEC"), 0
-
-
-def sequencer_order(sequencer: str) -> str:
-    """S3 sequencers of one key compare as hex strings once left-padded to one length."""
-    return sequencer.upper().rjust(64, "0")
 
 
 def _deadline(link: Link) -> int:

@@ -29,6 +29,15 @@ FUNCTION_ENV = (
     "REDIRECT_CACHE_SECONDS",
     "NOT_FOUND_CACHE_SECONDS",
     "REDIS_CA_FILE",
+    "LINK_STORE",
+    "LINK_TABLE",
+    "LINK_TABLE_REGIONS",
+    "LINK_TABLE_ENDPOINTS",
+    "LINK_POINTER_REFRESH_S",
+    "LINK_SYNC_SETTLE_S",
+    "LINK_SYNC_FLIP_TIMEOUT_S",
+    "LINK_SYNC_LEASE_S",
+    "AWS_ENDPOINT_URL_DYNAMODB",
 )
 
 
@@ -56,7 +65,8 @@ LINKS = links_as_of(int(time.time()))
 
 
 def clear_function_caches() -> None:
-    for made_once in (region.settings, region.redis, region.fallback, sync.writer):
+    region.forget()
+    for made_once in (sync.writer, sync.link_table):
         made_once.cache_clear()
 
 

@@ -128,7 +128,7 @@ def test_readers_get_their_own_replica_only_and_only_the_primary_is_written(depl
     arn = "arn:aws:dynamodb:{}:" + ACCOUNT + ":table/golinks-dev-links"
     for region in REGIONS:
         (statement,) = json.loads(table.reader_policy(region))["Statement"]
-        assert statement["Action"] == ["dynamodb:GetItem"]
+        assert statement["Action"] == ["dynamodb:BatchGetItem", "dynamodb:GetItem"]
         assert statement["Resource"] == [arn.format(region)]
     writes, read_backs = json.loads(table.writer_policy())["Statement"]
     assert writes["Resource"] == [arn.format(PRIMARY)]
