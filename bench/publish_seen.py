@@ -32,6 +32,7 @@ from scripts import publish_links
 
 from .global_latency import Client
 from .report import table
+from .summary import record
 
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS = 5
@@ -64,6 +65,14 @@ def run() -> None:
         f"publish -> every client sees it: median {seen * 1000:.0f} ms "
         f"= {seen / served:.2f}x the time until every region serves it ({served * 1000:.0f} ms); "
         f"stale answers after the publish returned: {stale} (target 0)"
+    )
+    record(
+        "publish -> every client sees it, edge caches invalidated (median)",
+        "redis",
+        f"{seen * 1000:.0f} ms vs every region serving it {served * 1000:.0f} ms; {stale} stale",
+        seen / served,
+        target="0 stale after the publish returns",
+        ok=stale == 0,
     )
 
 

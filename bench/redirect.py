@@ -28,11 +28,18 @@ from functions.links.redis_sync import sync_index
 from local.servers import RedisServer
 
 from .report import table
+from .summary import at_most, record
 
 REPO = Path(__file__).resolve().parent.parent
 REQUESTS = 20_000
 BLOCK = 500
 TARGET = 1.0
+#: The summary's row, shared with the DynamoDB store's warm read.
+WARM = "warm read vs a bare client, same server:"
+
+
+def _ok(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -86,14 +93,15 @@ def run() -> None:
     rows = []
     for label, q in (("p50", 50), ("p99", 99)):
         a, b = percentile(ours, q) / 1000, percentile(reference, q) / 1000
-        rows.append(
-            [
-                label,
-                f"{b:.1f}",
-                f"{a:.1f}",
-                f"{a / b:.2f}",
-                f"<= {TARGET} {'ok' if a / b <= TARGET else 'MISSED'}",
-            ]
+        ratio, target, ok = at_most(a / b, TARGET)
+        rows.append([label, f"{b:.1f}", f"{a:.1f}", f"{ratio:.2f}", f"{target} {_ok(ok)}"])
+        record(
+            f"{WARM} {label}",
+            "redis",
+            f"handler {a / 1000:.3f} ms vs redis-py GET {b / 1000:.3f} ms",
+            ratio,
+            target=target,
+            ok=ok,
         )
     for label, q in (("templated p50", 50), ("templated p99", 99)):
         a, b = percentile(two_reads, q) / 1000, percentile(reference, q) / 1000

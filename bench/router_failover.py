@@ -19,6 +19,7 @@ region costs no failed requests, only slower ones, until it leaves the answers.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import requests
 
 from bench.global_latency import _wait as wait_for
 from bench.report import table
+from bench.summary import at_most, record
 from components.cloudflare_dns import (
     MONITOR_CONSECUTIVE_DOWN,
     MONITOR_CONSECUTIVE_UP,
@@ -44,6 +46,9 @@ from local.topology import Topology
 TIME_SCALE = 1 / 60
 DRILL_REGION = "us-west-2"
 FIRST_REQUEST = "first request after the kill (served elsewhere)"
+#: A local drill may take up to 10% longer than the configured worst case: the
+#: probes' own time and the drill's polling are not scaled down with the timings.
+LOCAL_SLACK = 1.1
 
 
 @dataclass(frozen=True)
@@ -184,3 +189,51 @@ def run() -> None:
     )
     fast = aws_timings(route53_interval=10)[1]
     print(f"route53 with fast health checks (10 s): clients moved after {fast.failover_s:.0f} s")
+    _record(drills, aws_timings(), fast)
+
+
+def _record(drills: dict, aws: list[RouterTimings], fast: RouterTimings) -> None:
+    """The summary's rows: local drills against the configured worst case, scaled alike."""
+    for configured in aws:
+        router, drill = configured.router, drills[configured.router]
+        first = drill[FIRST_REQUEST]
+        record(
+            "a region dies: first request (local)",
+            router,
+            f"{first * 1000:.0f} ms, served by the next region",
+            target="answered",
+            ok=not math.isnan(first),  # NaN: an error, or the dead region answered
+        )
+        for measure, seconds, limit in (
+            ("a region dies: out of the answers", drill["region out of the answers"], "detect_s"),
+            (
+                "a region dies: clients sent elsewhere directly",
+                drill["clients sent elsewhere directly (no retry)"],
+                "failover_s",
+            ),
+        ):
+            worst = getattr(configured, limit) * TIME_SCALE
+            ratio, target, ok = at_most(seconds / worst, LOCAL_SLACK)
+            record(
+                f"{measure} (local, {1 / TIME_SCALE:.0f}x faster)",
+                router,
+                f"{seconds * 1000:.0f} ms vs configured worst {worst * 1000:.0f} ms",
+                ratio,
+                target=target,
+                ok=ok,
+            )
+        back = drill["clients back after restart"]
+        record(
+            f"a region returns: clients back (local, {1 / TIME_SCALE:.0f}x faster)",
+            router,
+            f"{back * 1000:.0f} ms (start-up included) vs configured "
+            f"{configured.recover_s * TIME_SCALE * 1000:.0f} ms",
+            back / (configured.recover_s * TIME_SCALE),
+        )
+        fast_checks = f"; {fast.failover_s:.0f} s with 10 s checks" if router == fast.router else ""
+        record(
+            "worst-case failover on AWS (configured timings)",
+            router,
+            f"{configured.failover_s:.0f} s ({configured.detect_s:.0f} s to detect "
+            f"+ {configured.stale_s:.0f} s cached answers){fast_checks}",
+        )
