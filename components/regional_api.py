@@ -6,7 +6,7 @@
   Secrets extension; redirect and health run in the region's VPC, and so does
   the sync unless the link store is reached from outside (components/link_store.py).
 - Each function reaches the link store as its `store` says: its environment,
-  and for DynamoDB the one IAM document that grants it (readers: their own
+  and for DynamoDB the table access its role's policy adds (readers: their own
   region's replica; the primary's sync: the writes).
 - The HTTP API has access logs and throttling; it carries no WAF (HTTP APIs
   cannot), so CloudFront's WAF plus the origin-verify check in the function

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from . import policies
-from .conftest import STACKS
-from .harness import Deployment
+from .conftest import DYNAMODB, ROUTE53, STACKS
+from .harness import Deployment, deploy
 
 TABLE = "aws:dynamodb/table:Table"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -193,3 +193,13 @@ def test_table_alarms_notify_each_regions_topic(dynamodb_deployments, stack):
     assert {a.provider_region for a in lag} == {"eu-west-1"}  # published by the sender
     for alarm in alarms:
         assert alarm["alarm_actions"] == [topics[alarm.provider_region]], alarm.urn
+
+
+def test_the_store_and_the_router_are_chosen_independently(archive):
+    d = deploy("dev", archive, {**ROUTE53, **DYNAMODB})
+    assert (d.exports["link_store"], d.exports["link_table"]) == ("dynamodb", "golinks-dev-links")
+    assert d.one(TABLE).provider_region == "eu-west-1"
+    assert not [r for r in d.resources if r.type.startswith(("aws:elasticache/", "cloudflare:"))]
+    assert d.one(policies.DISTRIBUTION)["aliases"] == ["go-dev.example.com"]
+    readers = [f for f in d.of_type(policies.FUNCTION) if purpose(f) in ("redirect", "health")]
+    assert {f["environment"]["variables"]["LINK_STORE"] for f in readers} == {"dynamodb"}
