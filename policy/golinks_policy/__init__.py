@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import access, cloud, edge, lifecycle, operations, preview, review, routing
+from . import access, cloud, edge, lifecycle, operations, preview, review, routing, store
 from .engine import facts_from_config, stack_from_engine
 from .model import Resource, Stack, StackFacts, split_violation
 
@@ -23,8 +23,12 @@ CLOUD_CONSTRAINTS: list[Validator] = [
     cloud.one_distribution_per_alias,
     cloud.api_only_through_cloudfront,
     cloud.edge_resources_in_us_east_1,
-    cloud.global_datastore_membership,
+    store.only_with_store("elasticache", cloud.global_datastore_membership),
     cloud.only_the_primary_region_writes,
+    store.one_link_store,
+    store.only_with_store(
+        "dynamodb", store.every_vpc_region_reaches_the_table_through_its_endpoint
+    ),
     cloud.functions_in_vpc_with_endpoints,
     cloud.permissions_name_their_source,
     cloud.notifications_after_permissions,
@@ -44,6 +48,7 @@ CLOUD_CONSTRAINTS: list[Validator] = [
 #: What a security review (Checkov's AWS rules) would flag.
 REVIEW_CHECKS: list[Validator] = [
     review.cache_encrypted_and_authenticated,
+    store.link_table_is_durable_and_everywhere,
     review.cloudfront_https_tls_waf,
     review.buckets_private_encrypted_versioned,
     review.functions_hold_no_secrets,
@@ -61,6 +66,7 @@ SECOND_DAY: list[Validator] = [
     lifecycle.lasting_stacks_protect_their_data,
     lifecycle.disposable_stacks_tear_down_cleanly,
     lifecycle.failover_needs_only_reachable_regions,
+    store.link_table_has_no_ttl,
 ]
 #: Who may do what: the deploy role can deploy, and cannot make itself an administrator.
 ACCESS_CHECKS: list[Validator] = [
@@ -68,6 +74,8 @@ ACCESS_CHECKS: list[Validator] = [
     access.roles_stay_within_the_boundary,
     access.deploy_role_cannot_escalate,
     access.deploy_role_can_deploy_the_stack,
+    access.deploy_role_keeps_the_link_table,
+    store.only_with_store("dynamodb", store.readers_read_only_their_own_replica),
     preview.preview_role_reads_only_configuration,
 ]
 VALIDATORS: list[Validator] = CLOUD_CONSTRAINTS + REVIEW_CHECKS + SECOND_DAY + ACCESS_CHECKS

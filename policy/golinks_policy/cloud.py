@@ -143,9 +143,12 @@ def only_the_primary_region_writes(d: Stack) -> list[str]:
     if d.facts.link_store == "dynamodb":
         return store.only_the_primary_region_writes_the_table(d)
     primary = d.facts.primary_region
-    writer = next(
+    writers = [
         g["primary_endpoint_address"] for g in d.of_type(REPLICATION_GROUP) if g.region == primary
-    )
+    ]
+    if not writers:
+        return [f"{d.stack}: no Datastore member in the primary region {primary} to write to"]
+    writer = writers[0]
     violations = []
     for function in d.of_type(FUNCTION):
         url = environment_of(function).get("REDIS_URL", "")

@@ -41,8 +41,9 @@ READ_ACTIONS = (
     "dynamodb:PartiQLSelect",
     "dynamodb:GetRecords",
 )
-#: The one read a redirect or health check makes (docs/dynamodb-store.md, read path).
-READER_ACTIONS = ("dynamodb:GetItem",)
+#: What a redirect or health check reads (docs/dynamodb-store.md, read path): one GetItem,
+#: and for a templated link one BatchGetItem of the path's shorter slugs.
+READER_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem")
 READERS = ("redirect", "health")
 
 
@@ -267,8 +268,8 @@ def only_the_primary_region_writes_the_table(d: Stack) -> list[str]:
 
 
 def readers_read_only_their_own_replica(d: Stack) -> list[str]:
-    """The redirect and health functions may GetItem in their own region's replica, and
-    nothing else of the table: no other read, no other region."""
+    """The redirect and health functions may GetItem (and BatchGetItem) in their own
+    region's replica, and nothing else of the table: no other read, no other region."""
     functions = {f.urn: f for f in regional_functions(d)}
     violations = []
     for urn, documents in role_documents_by_function(d).items():
@@ -276,8 +277,8 @@ def readers_read_only_their_own_replica(d: Stack) -> list[str]:
         if purpose_of(function) not in READERS:
             continue
         own = table_arn(d, function.region)
-        if not _grants(documents, READER_ACTIONS, own):
-            violations.append(violation(function, f"cannot GetItem in its own replica {own}"))
+        if "dynamodb:GetItem" not in _grants(documents, READER_ACTIONS, own):
+            violations.append(violation(function, f"cannot read its own replica {own}"))
         for region in stack_regions(d):
             arn = table_arn(d, region)
             extra = [

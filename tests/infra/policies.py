@@ -52,8 +52,11 @@ __all__ = [
     "ROLE_POLICY",
     "RULESET",
     "WEB_ACL",
+    "assert_caught",
+    "assert_satisfied",
     "check",
     "report",
+    "variants",
 ]
 
 
@@ -129,3 +132,22 @@ def check(validator, d: Deployment) -> list[str]:
 
 def report(d: Deployment) -> dict[str, list[str]]:
     return {v.__name__: found for v in ALL_POLICIES if (found := check(v, d))}
+
+
+def assert_satisfied(validator, d: Deployment) -> None:
+    violations = check(validator, d)
+    assert violations == [], "\n".join(violations)
+
+
+def variants(breakages: dict[str, list]) -> list[tuple[str, int]]:
+    """(policy name, index) of every broken variant, to parametrize over."""
+    return [(name, i) for name, broken in breakages.items() for i in range(len(broken))]
+
+
+def assert_caught(name: str, broken: Deployment) -> None:
+    """The policy `name` reports `broken`, naming a resource of its stack (or the stack)."""
+    (validator,) = [v for v in ALL_POLICIES if v.__name__ == name]
+    violations = check(validator, broken)
+    assert violations, f"{name} missed it"
+    stack = broken.stack
+    assert all(v.startswith((f"urn:pulumi:{stack}::golinks::", f"{stack}:")) for v in violations)

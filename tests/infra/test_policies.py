@@ -11,18 +11,21 @@ from golinks_policy.model import as_list
 from . import policies
 from .conftest import STACKS
 from .harness import Deployment, Resource
-from .test_traffic_router import ROUTE53_BREAKAGES
 
 FUNCTION = policies.FUNCTION
 SECRET = "aws:secretsmanager/secret:Secret"
 REPLICATION_CONFIG = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 
 
+#: Every stack as its stack file says, with trafficRouter route53, with linkStore dynamodb.
+VARIANTS = ("deployments", "route53_deployments", "dynamodb_deployments")
+
+
 @pytest.mark.parametrize("policy", policies.ALL_POLICIES, ids=lambda p: p.__name__)
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_stack_satisfies_the_policy(deployments, stack, policy):
-    violations = policies.check(policy, deployments[stack])
-    assert violations == [], "\n".join(violations)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_stack_satisfies_the_policy(request, variant, stack, policy):
+    policies.assert_satisfied(policy, request.getfixturevalue(variant)[stack])
 
 
 def first(d: Deployment, type_: str, where=lambda r: True) -> Resource:
@@ -508,6 +511,13 @@ BREAKAGES = {
         ),
         lambda d: _torn_down(d, lambda: first(d, SECRET).inputs.update(recovery_window_in_days=7)),
     ],
+    "one_link_store": [
+        lambda d: added(d, "aws:dynamodb/table:Table", name="golinks-prod-links"),
+        lambda d: function(d, "redirect")["environment"]["variables"].update(
+            LINK_TABLE="golinks-prod-links"
+        ),
+        lambda d: function(d, "sync")["environment"]["variables"].update(LINK_STORE="dynamodb"),
+    ],
     "failover_needs_only_reachable_regions": [
         lambda d: function(d, "redirect")["environment"]["variables"].update(
             PRIMARY_REGION="eu-west-1"
@@ -602,21 +612,6 @@ BREAKAGES |= {
 }
 
 
-def test_every_policy_has_broken_variants():
-    """Here on the Cloudflare prod stack, in test_traffic_router on its Route 53 variant."""
-    assert set(BREAKAGES) | set(ROUTE53_BREAKAGES) == {p.__name__ for p in policies.ALL_POLICIES}
-
-
-@pytest.mark.parametrize(
-    ("policy", "index"),
-    [(p, i) for p in policies.ALL_POLICIES for i in range(len(BREAKAGES.get(p.__name__, [])))],
-    ids=lambda value: value.__name__ if callable(value) else str(value),
-)
-def test_a_broken_variant_is_caught_and_named(deployments, policy, index):
-    healthy = deployments["prod"]
-    broken = healthy.broken(BREAKAGES[policy.__name__][index])
-    violations = policies.check(policy, broken)
-    assert violations, f"{policy.__name__} missed breakage #{index}"
-    assert all(v.startswith(("urn:pulumi:prod::golinks::", "prod:")) for v in violations), (
-        violations
-    )
+@pytest.mark.parametrize(("name", "index"), policies.variants(BREAKAGES))
+def test_a_broken_variant_is_caught_and_named(deployments, name, index):
+    policies.assert_caught(name, deployments["prod"].broken(BREAKAGES[name][index]))

@@ -19,26 +19,25 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components import planning
 
-from .conftest import STACKS
+from .conftest import DYNAMODB, STACKS
 from .harness import REPO, Deployment, camel_keys, stack_config
 from .policies import DISTRIBUTION
 
 MANDATORY = 1  # analyzer.proto EnforcementLevel
 
 
-@pytest.fixture(scope="module")
-def analyzer(tmp_path_factory):
+def start_analyzer(directory, config: dict):
     """`python -m pulumi.policy ENGINE policy/`, as the CLI's analyzer plugin starts it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(
-        PULUMI_CONFIG=json.dumps(stack_config("prod")),
+        PULUMI_CONFIG=json.dumps(config),
         PULUMI_PROJECT="golinks",
         PULUMI_STACK="prod",
         PULUMI_DRY_RUN="true",
     )
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(REPO / "policy")],
-        cwd=tmp_path_factory.mktemp("elsewhere"),  # the program's modules are not importable
+        cwd=directory,  # the program's modules are not importable
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -52,6 +51,18 @@ def analyzer(tmp_path_factory):
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="module")
+def analyzer(tmp_path_factory):
+    yield from start_analyzer(tmp_path_factory.mktemp("elsewhere"), stack_config("prod"))
+
+
+@pytest.fixture(scope="module")
+def dynamodb_analyzer(tmp_path_factory):
+    """The pack for prod with `golinks:linkStore: dynamodb` in its config."""
+    config = {**stack_config("prod"), **DYNAMODB}
+    yield from start_analyzer(tmp_path_factory.mktemp("elsewhere"), config)
 
 
 def request(d: Deployment, unknown: dict[str, dict] | None = None):
@@ -112,6 +123,17 @@ def test_the_pack_passes_prod_and_names_a_broken_resource(analyzer, deployments)
         ("github-oidc-subjects-pinned", MANDATORY)
     ]
     assert broken.diagnostics[0].urn.endswith("::github-github")
+
+
+def test_the_pack_reads_the_link_store_from_the_stack_s_config(
+    analyzer, dynamodb_analyzer, deployments, dynamodb_deployments
+):
+    d = dynamodb_deployments["prod"]
+    assert list(dynamodb_analyzer.AnalyzeStack(request(d)).diagnostics) == []
+    # Judged as the other store, each stack is reported (not crashed on) as the wrong one.
+    for pack, stack in ((analyzer, d), (dynamodb_analyzer, deployments["prod"])):
+        judged = pack.AnalyzeStack(request(stack)).diagnostics
+        assert "one-link-store" in {x.policyName for x in judged}
 
 
 def test_a_value_unknown_during_preview_defers_the_policy_instead_of_failing_it(
