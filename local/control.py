@@ -125,7 +125,7 @@ def status_report(endpoints: Endpoints) -> tuple[str, bool]:
         health = region["status"] or "unknown"
         if not region["healthy"]:
             health = f"{health}, out of rotation"
-        count = "-"
+        count, version = "-", region["version"]
         try:
             report = requests.get(
                 f"{endpoints.region_urls[name]}/healthz",
@@ -133,11 +133,12 @@ def status_report(endpoints: Endpoints) -> tuple[str, bool]:
                 timeout=5,
             ).json()
             count = str(report.get("count") if report.get("count") is not None else "-")
+            version = version or report.get("version")  # Route 53's checks see no version
         except (requests.RequestException, ValueError):
             pass
         lag = replica_lag(endpoints.redis_primary_url, endpoints.redis_replica_urls[name])
         primary = " (primary)" if name == endpoints.primary_region else ""
-        rows.append((name + primary, health, region["version"] or "-", count, lag))
+        rows.append((name + primary, health, version or "-", count, lag))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

@@ -17,6 +17,7 @@ import redis
 from functions.links.index import build_index
 from functions.links.model import META_KEY, Link, encode_value
 from functions.links.source import load_links
+from local.control import status_report
 from local.edge import CACHE_HEADER, SERVED_BY_HEADER
 from local.route53_edge import ROUTE53_THRESHOLD, Route53Edge
 from local.servers import wait_until
@@ -48,6 +49,8 @@ def test_steady_state_every_client_is_served_by_its_own_region(stack):
     seen_version = stack.version if stack.router == "cloudflare" else None
     assert {s["version"] for s in status.values()} == {seen_version}
     assert set(stack.served_versions().values()) == {stack.version}
+    table, every_region_healthy = status_report(stack.endpoints)  # python -m local status
+    assert every_region_healthy and table.count(stack.version) == len(stack.topology.regions)
     whole = Client(stack, "eu-west-1").get("/_edge/status").json()
     if stack.router == "route53":
         assert isinstance(stack.edge, Route53Edge)
@@ -81,6 +84,11 @@ def test_unknown_client_regions_and_the_static_site(stack):
     home = client.get("/")
     assert home.status_code == 200 and "text/html" in home.headers["Content-Type"]
     assert client.get("/static/404.html").status_code == 200
+    # Cloudflare: the client's own region's CloudFront and bucket. Route 53: the one
+    # distribution's static-site origin group, the primary region's bucket first.
+    far = Client(stack, "ap-southeast-1").get("/")
+    site_region = stack.topology.primary if stack.router == "route53" else "ap-southeast-1"
+    assert far.status_code == 200 and far.headers[SERVED_BY_HEADER] == site_region
     missing = client.get("/static/nope.css")
     assert missing.status_code == 404 and "text/html" in missing.headers["Content-Type"]
     unknown = client.get("/no-such-link")
@@ -168,8 +176,10 @@ def test_the_edge_caches_redirects_like_cloudfront(tmp_path_factory, variant):
         elsewhere = Client(cached, "us-west-2").get("/docs")
         # Cloudflare steers it to us-west-2's own CloudFront; with Route 53 every viewer
         # shares the one distribution, whose cache already holds it.
-        expected = "hit" if variant.router == "route53" else "miss"
-        assert elsewhere.headers[CACHE_HEADER] == expected
+        route53 = variant.router == "route53"
+        assert elsewhere.headers[CACHE_HEADER] == ("hit" if route53 else "miss")
+        # a hit reaches no region: it is eu-west-1's answer, from the cache
+        assert elsewhere.headers[SERVED_BY_HEADER] == ("eu-west-1" if route53 else "us-west-2")
         assert elsewhere.headers["Location"] == first.headers["Location"]
         assert client.get("/_edge/status").headers.get(CACHE_HEADER) is None
     finally:
