@@ -186,6 +186,27 @@ def _replication_group(i, at):
     }
 
 
+def _table(i, at):
+    """A global table: its ARN and stream, and each replica's, in the replica's region."""
+    arn = f"arn:aws:dynamodb:{{}}:{at.account}:table/{i['name']}"
+    label = "2026-01-01T00:00:00.000"
+    replicas = [
+        {
+            **replica,
+            "arn": arn.format(replica["region_name"]),
+            "stream_arn": f"{arn.format(replica['region_name'])}/stream/{label}",
+            "stream_label": label,
+        }
+        for replica in i.get("replicas") or []
+    ]
+    return i["name"], {
+        "arn": arn.format(at.region),
+        "stream_arn": f"{arn.format(at.region)}/stream/{label}" if i.get("stream_enabled") else "",
+        "stream_label": label if i.get("stream_enabled") else "",
+        "replicas": replicas,
+    }
+
+
 def _certificate(i, at):
     arn = f"arn:aws:acm:{at.region}:{at.account}:certificate/{at.digest[:36]}"
     domain = i["domain_name"].removeprefix("*.")
@@ -240,6 +261,7 @@ COMPUTED = {
         "ldgnf-" + i["global_replication_group_id_suffix"],
         {"global_replication_group_id": "ldgnf-" + i["global_replication_group_id_suffix"]},
     ),
+    "aws:dynamodb/table:Table": _table,
     "aws:ec2/vpcEndpoint:VpcEndpoint": lambda i, at: (
         f"vpce-{at.digest[:17]}",
         {"prefix_list_id": f"pl-{at.digest[:8]}"},

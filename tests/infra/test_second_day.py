@@ -235,37 +235,20 @@ def table_read_back(d: Deployment) -> dict[str, dict]:
     AWS computes, in AWS's order (a set, not the program's list), the stream it replicates
     from, on-demand billing as zero capacity, the managed key of its encryption."""
     table = d.one(TABLE)
-    region, account, name = table.provider_region, d.account_id, table["name"]
-    arn = f"arn:aws:dynamodb:{{}}:{account}:table/{name}"
-    label = "2026-11-25T16:00:00.000"
+    key = f"arn:aws:kms:{table.provider_region}:{d.account_id}:key/{AWS_MANAGED_KEY}"
     replicas = [
-        {
-            "region_name": replica["region_name"],
-            "arn": arn.format(replica["region_name"]),
-            "stream_arn": f"{arn.format(replica['region_name'])}/stream/{label}",
-            "stream_label": label,
-            "kms_key_arn": "",
-            "consistency_mode": "EVENTUAL",
-            "point_in_time_recovery": True,
-            "deletion_protection_enabled": replica["deletion_protection_enabled"],
-            "propagate_tags": True,
-        }
-        for replica in reversed(table["replicas"])
+        {**replica, "kms_key_arn": "", "consistency_mode": "EVENTUAL"}
+        for replica in reversed(table.outputs["replicas"])
     ]
     return {
         table.urn: {
             "replicas": replicas,
             "stream_enabled": True,
             "stream_view_type": "NEW_AND_OLD_IMAGES",
-            "stream_arn": f"{arn.format(region)}/stream/{label}",
-            "stream_label": label,
             "billing_mode": "PAY_PER_REQUEST",
             "read_capacity": 0,
             "write_capacity": 0,
-            "server_side_encryption": {
-                "enabled": True,
-                "kms_key_arn": f"arn:aws:kms:{region}:{account}:key/{AWS_MANAGED_KEY}",
-            },
+            "server_side_encryption": {"enabled": True, "kms_key_arn": key},
             "point_in_time_recovery": {"enabled": True, "recovery_period_in_days": 35},
             "ttl": {"enabled": False, "attribute_name": ""},
             "deletion_protection_enabled": table["deletion_protection_enabled"],
