@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable
 
 from .iam import Request, allowed
-from .model import Resource, Stack, statements, violation
+from .model import Resource, Stack, as_list, statements, violation
 from .types import FUNCTION, ROLE, ROLE_POLICY, edge_functions, environment_of, purpose_of
 
 TABLE = "aws:dynamodb/table:Table"
@@ -189,8 +189,7 @@ def _endpoint_problems(d: Stack, endpoint: Resource, route_tables: set) -> list[
     for statement in statements(document):
         if statement.get("Effect") != "Allow":
             continue
-        resources = statement.get("Resource", [])
-        resources = resources if isinstance(resources, list) else [resources]
+        resources = as_list(statement.get("Resource", []))
         if "NotResource" in statement or any(r != own for r in resources):
             problems.append(f"admits {resources or statement.get('NotResource')}, not only {own}")
     missing = route_tables - set(endpoint["route_table_ids"] or [])
@@ -234,7 +233,8 @@ def _grants(documents: list[dict], actions, arn: str) -> list[str]:
 
 def only_the_primary_region_writes_the_table(d: Stack) -> list[str]:
     """Replicas accept writes, so IAM decides: only the primary region's sync may write,
-    and only to the primary's replica; no other role of the stack writes the table."""
+    and only to the primary's replica; no other role of the stack writes the table. The
+    sync names every region, the primary first (it writes there and flips them all)."""
     primary = d.facts.primary_region
     regions = stack_regions(d)
     functions = {f.urn: f for f in regional_functions(d)}
@@ -245,6 +245,14 @@ def only_the_primary_region_writes_the_table(d: Stack) -> list[str]:
         violations.append(
             f"{d.stack}: sync runs in {sorted(f.region for f in syncs)}, want only {primary}"
         )
+    for sync in syncs:
+        # It writes to the first region listed and flips every region listed: a region
+        # left out would never serve a new version.
+        listed = str(environment_of(sync).get("LINK_TABLE_REGIONS", "")).split(",")
+        if listed[:1] != [primary] or sorted(listed) != regions:
+            violations.append(
+                violation(sync, f"LINK_TABLE_REGIONS {listed}: every region, {primary} first")
+            )
     for urn, documents in by_function.items():
         function = functions[urn]
         is_writer = purpose_of(function) == "sync" and function.region == primary
