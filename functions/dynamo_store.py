@@ -67,10 +67,13 @@ class DynamoLinks:
         self._served: Served | None = None
         self._read_at = float("-inf")
 
-    def served(self) -> Served:
-        """The index this region serves; NoIndexYet when it serves none yet."""
+    def served(self, *, fresh: bool = False) -> Served:
+        """The index this region serves; NoIndexYet when it serves none yet.
+
+        `fresh`: read the pointer now (health), not the one read within refresh_s.
+        """
         now = self.clock()
-        if self._served is None or now - self._read_at >= self.refresh_s:
+        if fresh or self._served is None or now - self._read_at >= self.refresh_s:
             item = self.guard.call(self.client.get_item, self.table, KEY, self.pointer_key)
             if item is None:
                 raise NoIndexYet("this region holds no link index yet")
@@ -95,11 +98,16 @@ class DynamoLinks:
         """The redirect's exact lookup: one GetItem (and the pointer once a second)."""
         return self.lookup(slug)[0]
 
-    def get_many(self, slugs: list[str]) -> list[StoredLink | None]:
-        """Each slug's link in the served index (up to 100 slugs), in one BatchGetItem."""
-        generation = self.served().generation
+    def lookup_many(self, slugs: list[str]) -> tuple[list[StoredLink | None], Served]:
+        """Each slug's link in the served index (up to 100 slugs, one BatchGetItem), and
+        that index."""
+        served = self.served()
         items = self.guard.call(self.client.batch_get_item, self.table, KEY, slugs)
-        return [_link_at(items.get(slug), slug, generation) for slug in slugs]
+        return [_link_at(items.get(slug), slug, served.generation) for slug in slugs], served
+
+    def get_many(self, slugs: list[str]) -> list[StoredLink | None]:
+        """The redirect's templated lookup: every candidate slug at once."""
+        return self.lookup_many(slugs)[0]
 
 
 def _link_at(item: dict | None, slug: str, generation: int, now: float | None = None):

@@ -112,7 +112,7 @@ def _check_dynamodb(report: dict, settings: region.Settings) -> bool | None:
 
     report["dynamodb"] = details = {"table": settings.link_table, "generation": None, "error": None}
     try:
-        served = region.dynamodb().served()
+        served = region.dynamodb().served(fresh=True)  # the table answers now, or not
     except NoIndexYet as exc:
         # Nothing published to this region yet: keep traffic away until a publish.
         details["error"] = str(exc)

@@ -10,8 +10,10 @@ it holds. Runs only in the primary region: it alone writes.
 - `dynamodb`: the changed items of the global table, then each region's flip
   once that region holds all of them (dynamo_sync). Another sync holding the
   table's writer lease fails this one with SyncConflict, so Lambda retries
-  it; regions that could not be flipped in time are named in the result and
-  the log, and the next run (this publish retried, or the next one) flips them.
+  it. Regions that could not be flipped in time (replication slow, a replica
+  unreachable) are named in the log and the run fails with RegionsPending
+  once every other region is flipped: Lambda's retry of the same event flips
+  them (the same publish is not stale), as does the next publish.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ DYNAMODB_ATTEMPTS = 3
 
 class NotPrimaryRegion(RuntimeError):
     """Only the primary region writes the link store."""
+
+
+class RegionsPending(RuntimeError):
+    """The index is written, but some regions could not be flipped to it yet."""
 
 
 @cache
@@ -143,8 +149,16 @@ def _apply(record, settings: region.Settings) -> dict:
         result = _sync_dynamodb(index, sequencer, version_id)
     else:
         result = _sync_redis(index, sequencer)
-    level = "warning" if result.get("pending_regions") else "info"
+    pending = result.get("pending_regions")
+    level = "warning" if pending else "info"
     _log(result["status"], level=level, s3_version=version_id, sequencer=sequencer, **result)
+    if pending:
+        unreachable = "".join(f"; {r}: {e}" for r, e in result["unreachable"].items())
+        raise RegionsPending(
+            f"version {index.version} is written but not yet served in {', '.join(pending)} "
+            f"(not all of its items there within the flip timeout{unreachable}); "
+            "a retry of this event flips them"
+        )
     return result
 
 

@@ -1,6 +1,7 @@
 """`make dev`: the whole multi-region topology on this machine.
 
-python -m local [--scale 1.0] [--port 8080] [--interval 1.0]   run it (Ctrl-C stops)
+python -m local [--store elasticache|dynamodb] [--router cloudflare|route53]
+                [--scale 1.0] [--port 8080] [--interval 1.0]  run it (Ctrl-C stops)
 python -m local publish                                       re-publish links/ to it
 python -m local status                                        what each region serves
 python -m local region down|up REGION                         take a region out, bring it back
@@ -21,7 +22,7 @@ from functions.links.source import LinkErrors
 from local.control import ACTIONS, ControlServer, request_region, status_report
 from local.edge import ORIGIN_VERIFY_HEADER
 from local.servers import Process, ServerError
-from local.stack import ROUTERS, Endpoints, LocalStack, PublishFailed
+from local.stack import ROUTERS, STORES, Endpoints, LocalStack, PublishFailed
 from local.topology import REGIONS, Topology
 from scripts import publish_links
 
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=ROUTERS,
         default="cloudflare",
         help="traffic router the edge emulates: cloudflare (default) or route53",
+    )
+    parser.add_argument(
+        "--store",
+        choices=STORES,
+        default="elasticache",
+        help="link store (linkStore): elasticache (Redis, default) or dynamodb",
     )
     parser.add_argument(
         "--state-dir", type=Path, default=STATE, help="the running stack's files (.local-stack)"
@@ -92,8 +99,14 @@ def run(args) -> int:
         monitor_interval=args.interval,
         edge_port=args.port,
         router=args.router,
+        store=args.store,
     )
-    print("Starting the local stack (Redis primary + a replica per region, S3, functions, edge)")
+    store = (
+        "a DynamoDB table replica per region"
+        if args.store == "dynamodb"
+        else "Redis primary + a replica per region"
+    )
+    print(f"Starting the local stack ({store}, S3, functions, edge)")
     try:
         with stack:
             if stack.leftovers_stopped:
@@ -141,11 +154,19 @@ def print_welcome(stack: LocalStack) -> None:
     print(f"  edge (Cloudflare + CloudFront)  {edge}")
     print(f"  edge status                     {edge}/_edge/status")
     for region in topology.regions:
+        store = (
+            f"dynamodb {stack.dynamodb.endpoint(region)}"
+            if stack.dynamodb
+            else f"redis {stack.replicas[region].url}"
+        )
         print(
-            f"  {region:<15} api {stack.hosts[region].url}  redis {stack.replicas[region].url}"
+            f"  {region:<15} api {stack.hosts[region].url}  {store}"
             f"  ({topology.rtt_ms(topology.primary, region):.0f} ms from {topology.primary})"
         )
-    print(f"  redis primary (writer)          {stack.primary.url}")
+    if stack.primary:
+        print(f"  redis primary (writer)          {stack.primary.url}")
+    else:
+        print(f"  table {stack.dynamodb.table}, written in {topology.primary}")
     print("\nTry:")
     print(f"  curl -i {edge}/docs")
     print(f"  curl -i -H 'X-Client-Region: ap-southeast-1' {edge}/gh")

@@ -7,8 +7,9 @@ the thread that started it (see local.servers), so children are never
 started from short-lived threads.
 
 `status_report` reads what the running stack serves: the edge's view of each
-region, what each region's health function reports, and how far each Redis
-replica is behind the primary.
+region, what each region's health function reports, and how far each
+region's replica is behind the writer (Redis: replication bytes; DynamoDB:
+the generation its pointer names against the latest written).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import redis
 import requests
 from aiohttp import web
 
+from functions.lean_dynamo import DynamoUnavailable, LeanDynamo
+from functions.links.dynamo_items import KEY, META_KEY, region_key
+from local.dynamo_stack import LOCAL_CREDENTIALS, TABLE
 from local.edge import ORIGIN_VERIFY_HEADER
 from local.servers import LOOPBACK
 from local.stack import Endpoints, LocalStack
@@ -114,6 +118,35 @@ def replica_lag(primary_url: str, replica_url: str) -> str:
     return "in sync" if behind == 0 else f"{behind} B behind"
 
 
+def table_lag(endpoints: Endpoints, region: str) -> str:
+    """How far a region's replica of the link table is behind: generations its pointer lags."""
+
+    def generation(where: str, key: str) -> int:
+        client = LeanDynamo(
+            where,
+            endpoint=endpoints.dynamodb_endpoints[where],
+            credentials=LOCAL_CREDENTIALS,
+            connect_timeout=1,
+            read_timeout=2,
+        )
+        try:
+            item = client.get_item(TABLE, KEY, key, consistent=True)
+        finally:
+            client.close()
+        return int(item["g"]["N"]) if item else 0
+
+    try:
+        latest = generation(endpoints.primary_region, META_KEY)
+    except DynamoUnavailable:
+        return "writer unreachable"
+    try:
+        served = generation(region, region_key(region))
+    except DynamoUnavailable:
+        return "replica unreachable"
+    behind = latest - served
+    return "in sync" if behind <= 0 else f"{behind} generation{'s' * (behind > 1)} behind"
+
+
 def status_report(endpoints: Endpoints) -> tuple[str, bool]:
     """(a table of every region, whether every region is healthy)."""
     edge = requests.get(f"{endpoints.edge_url}/_edge/status", timeout=5).json()
@@ -136,7 +169,10 @@ def status_report(endpoints: Endpoints) -> tuple[str, bool]:
             version = version or report.get("version")  # Route 53's checks see no version
         except (requests.RequestException, ValueError):
             pass
-        lag = replica_lag(endpoints.redis_primary_url, endpoints.redis_replica_urls[name])
+        if endpoints.store == "dynamodb":
+            lag = table_lag(endpoints, name)
+        else:
+            lag = replica_lag(endpoints.redis_primary_url, endpoints.redis_replica_urls[name])
         primary = " (primary)" if name == endpoints.primary_region else ""
         rows.append((name + primary, health, version or "-", count, lag))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -25,6 +25,9 @@ from functions.links.dynamo_items import KEY
 from local.servers import local_dynamodb_client
 
 SHARD_CHECK_POLLS = 200
+#: Changes due at once reach a region in one BatchWriteItem (its limit), as a replica
+#: applies many at a time; each change still arrives on its own schedule.
+DELIVERY_BATCH = 25
 
 
 def create_link_table(client, name: str, *, stream: bool = False) -> None:
@@ -92,6 +95,7 @@ class TableReplication:
         self._tie = itertools.count()
         self._changed = threading.Condition()
         self._stopping = threading.Event()
+        self._not_reading = threading.Event()
         self._polls = 0
         self._threads: list[threading.Thread] = []
 
@@ -123,6 +127,11 @@ class TableReplication:
         for thread in self._threads:
             thread.join(5)
 
+    def stop_reading(self) -> None:
+        """The source is no longer written by the service (the writer moved): changes it
+        receives from elsewhere are not sent on; what was read is still delivered."""
+        self._not_reading.set()
+
     def hold(self, region: str) -> None:
         """Stop delivering to `region` (a slow or cut-off link); changes queue up."""
         with self._changed:
@@ -152,7 +161,7 @@ class TableReplication:
     def _poll(self) -> None:
         iterators: dict[str, str] = {}
         for polls in itertools.count():
-            if self._stopping.is_set():
+            if self._stopping.is_set() or self._not_reading.is_set():
                 return
             if polls % SHARD_CHECK_POLLS == 0:  # new shards are rare; records are not
                 self._add_shards(iterators)
@@ -203,29 +212,44 @@ class TableReplication:
                     if region.queue and not region.held:
                         wait = region.queue[0][0] - time.monotonic()
                         if wait <= 0:
-                            _, _, sequence, record = heapq.heappop(region.queue)
-                            region.in_flight += 1
+                            batch = self._due(region)
+                            region.in_flight += len(batch)
                             break
                     self._changed.wait(wait)
             try:
-                self._apply(region, sequence, record)
+                self._apply(region, batch)
             finally:
                 with self._changed:
-                    region.in_flight -= 1
+                    region.in_flight -= len(batch)
                     self._changed.notify_all()
 
-    def _apply(self, region: _Region, sequence: int, record: dict) -> None:
-        change = record["dynamodb"]
-        key = change["Keys"][KEY]["S"]
-        if sequence < region.newest:
-            self.reordered += 1
-        region.newest = max(region.newest, sequence)
-        if region.applied.get(key, -1) >= sequence:
-            self.overtaken += 1  # a newer change already arrived: last writer wins
-            return
-        if record["eventName"] == "REMOVE":
-            region.client.delete_item(TableName=self.table, Key=change["Keys"])
-        else:
-            region.client.put_item(TableName=self.table, Item=change["NewImage"])
-        region.applied[key] = sequence
-        self.delivered += 1
+    @staticmethod
+    def _due(region: _Region) -> list[tuple[int, dict]]:
+        """(sequence, record) of the changes due now, in the order they arrive."""
+        now, batch = time.monotonic(), []
+        while region.queue and region.queue[0][0] <= now and len(batch) < DELIVERY_BATCH:
+            _, _, sequence, record = heapq.heappop(region.queue)
+            batch.append((sequence, record))
+        return batch
+
+    def _apply(self, region: _Region, batch: list[tuple[int, dict]]) -> None:
+        writes: dict[str, dict] = {}
+        for sequence, record in batch:
+            change = record["dynamodb"]
+            key = change["Keys"][KEY]["S"]
+            if sequence < region.newest:
+                self.reordered += 1
+            region.newest = max(region.newest, sequence)
+            if region.applied.get(key, -1) >= sequence:
+                self.overtaken += 1  # a newer change already arrived: last writer wins
+                continue
+            if record["eventName"] == "REMOVE":
+                writes[key] = {"DeleteRequest": {"Key": change["Keys"]}}
+            else:
+                writes[key] = {"PutRequest": {"Item": change["NewImage"]}}
+            region.applied[key] = sequence
+            self.delivered += 1
+        requests = list(writes.values())
+        while requests:
+            answer = region.client.batch_write_item(RequestItems={self.table: requests})
+            requests = answer.get("UnprocessedItems", {}).get(self.table, [])

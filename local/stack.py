@@ -1,14 +1,19 @@
 """The whole topology on one machine: the real functions on real parts, all regions.
 
-- Redis: a real redis-server primary (the primary region's writer) and one
-  replica per region, each replicating through a DelayProxy that adds half the
-  simulated round trip between the primary region and the replica's region.
+- The link store, as the stack's `linkStore` chooses:
+  - Redis (elasticache): a real redis-server primary (the primary region's
+    writer) and one replica per region, each replicating through a DelayProxy
+    that adds half the simulated round trip between the primary region and the
+    replica's region.
+  - DynamoDB (dynamodb): a global table on one moto server per region, items
+    replicated from the writing replica after the one-way delays, in any
+    order (local.dynamo_stack).
 - S3: a moto server with, per region, a versioned link-index bucket and a
   static-site bucket.
 - Functions: per region one process (`local.lambda_host`) running the real
   `functions.redirect.handler` and `functions.health.handler` behind a local
-  API Gateway, configured like the Lambda (reader endpoint = its replica, its
-  own index bucket); in the primary region one more process running the real
+  API Gateway, configured like the Lambda (its region's replica of the store,
+  its own index bucket); in the primary region one more process running the real
   `functions.sync.handler`, invoked with real S3 event notifications.
 - Publishing goes the real path: build, upload to the primary bucket,
   replicate the object to every other region's bucket, S3 event -> sync.
@@ -43,6 +48,7 @@ from functions.links.model import DIRECTORY_FILES
 from functions.links.s3 import S3Location, put_directory, put_index
 from functions.links.source import load_links
 from local.delay_proxy import DelayProxy
+from local.dynamo_stack import LocalDynamoDB
 from local.edge import CLOUDFRONT_API_PREFIX, ORIGIN_VERIFY_HEADER, Edge
 from local.route53_edge import Route53Edge
 from local.servers import (
@@ -61,6 +67,7 @@ from local.servers import (
 from local.topology import Topology
 
 ROUTERS = ("cloudflare", "route53")
+STORES = ("elasticache", "dynamodb")
 
 REPO = Path(__file__).resolve().parent.parent
 INDEX_KEY = "index/links.json"
@@ -101,6 +108,9 @@ class Endpoints:
     redis_replica_urls: dict[str, str] = field(default_factory=dict)
     control_url: str = ""
     """Where `python -m local region down|up` reaches the running stack (empty: nowhere)."""
+    store: str = "elasticache"
+    dynamodb_endpoints: dict[str, str] = field(default_factory=dict)
+    """Region -> where its functions reach its replica of the link table (store dynamodb)."""
     distribution_ids: dict[str, str] = field(default_factory=dict)
     """Region -> the CloudFront distribution its clients go through (the edge's)."""
 
@@ -432,6 +442,7 @@ class LocalStack:
         cache_seconds: int | None = None,
         links_repository_url: str | None = dev_stack_repository_url(),
         router: str = "cloudflare",
+        store: str = "elasticache",
     ):
         """`cache_seconds` overrides how long the functions let the edge cache
         redirects and 404s (None: the functions' defaults). `links_repository_url`:
@@ -439,10 +450,14 @@ class LocalStack:
         `router`: cloudflare (the edge emulates Cloudflare's load balancer in front of one
         CloudFront per region) or route53 (one CloudFront, the real Lambda@Edge router,
         Route 53 latency answers and health checks; `monitor_interval` is the health
-        checks' interval)."""
+        checks' interval). `store`: elasticache (Redis primary and replicas) or dynamodb (a
+        global table on one local DynamoDB per region)."""
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}")
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}")
         self.router = router
+        self.store = store
         self.state_dir = state_dir
         self.topology = topology or Topology()
         self.monitor_interval = monitor_interval
@@ -460,6 +475,7 @@ class LocalStack:
         self.primary: RedisServer | None = None
         self.replicas: dict[str, RedisServer] = {}
         self.proxies: dict[str, DelayProxy] = {}
+        self.dynamodb: LocalDynamoDB | None = None
         self.hosts: dict[str, FunctionHost] = {}
         self.sync_host: FunctionHost | None = None
         self.edge: Edge | None = None
@@ -491,7 +507,12 @@ class LocalStack:
         self._loop_thread.start()
         try:
             self._start_s3()
-            self._start_redis()
+            if self.store == "dynamodb":
+                self.dynamodb = LocalDynamoDB(
+                    self.state_dir, self.topology, self.run, self.children
+                ).start()
+            else:
+                self._start_redis()
             self._start_functions()
             self.notifications = IndexNotifications(self).start()
             index = build_index(load_links([self.links]))
@@ -519,6 +540,8 @@ class LocalStack:
             replica.stop()
         if self.primary:
             self.primary.stop()
+        if self.dynamodb:
+            self.dynamodb.stop()
         if self._loop_thread.is_alive():
             for proxy in self.proxies.values():
                 self.run(proxy.stop())
@@ -572,13 +595,14 @@ class LocalStack:
         self.replicas[region] = self._recorded(replica).start()
         return replica
 
-    def _function_env(self, region: str, redis_url: str) -> dict[str, str]:
+    def _function_env(self, region: str, store: dict[str, str]) -> dict[str, str]:
+        """A function's environment in `region`; `store`: its link store's settings."""
         env = {
             **self.s3_server.env(),
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "PRIMARY_REGION": self.primary_region,
-            "REDIS_URL": redis_url,
+            **store,
             "LINK_INDEX_BUCKET": self._index_buckets[region],
             "LINK_INDEX_KEY": INDEX_KEY,
             "ORIGIN_VERIFY": self.origin_verify,
@@ -600,8 +624,14 @@ class LocalStack:
             sync_url=self.sync_host.url,
             origin_verify=self.origin_verify,
             region_urls={region: host.url for region, host in self.hosts.items()},
-            redis_primary_url=self.primary.url,
+            redis_primary_url=self.primary.url if self.primary else "",
             redis_replica_urls={region: r.url for region, r in self.replicas.items()},
+            store=self.store,
+            dynamodb_endpoints={
+                region: self.dynamodb.endpoint(region) for region in self.topology.regions
+            }
+            if self.dynamodb
+            else {},
         )
 
     def _start_region(self, region: str) -> FunctionHost:
@@ -609,7 +639,7 @@ class LocalStack:
         host = FunctionHost(
             self.state_dir / f"functions-{region}",
             f"functions-{region}",
-            self._function_env(region, self.replicas[region].url),
+            self._function_env(region, self._reader_store(region)),
             routes=REGION_ROUTES,
         )
         if previous:
@@ -621,10 +651,22 @@ class LocalStack:
         sync_host = FunctionHost(
             self.state_dir / "functions-sync",
             "functions-sync",
-            self._function_env(self.primary_region, self.primary.url),
+            self._function_env(self.primary_region, self._writer_store()),
             invokes=["sync=functions.sync.handler"],
         )
         self.sync_host = self._recorded(sync_host).start()
+
+    def _reader_store(self, region: str) -> dict[str, str]:
+        """The redirect and health functions' store settings: the region's replica."""
+        if self.dynamodb:
+            return self.dynamodb.function_env(region)
+        return {"REDIS_URL": self.replicas[region].url}
+
+    def _writer_store(self) -> dict[str, str]:
+        """The sync function's store settings: the writer, in the primary region."""
+        if self.dynamodb:
+            return self.dynamodb.sync_env()
+        return {"REDIS_URL": self.primary.url}
 
     def _recorded(self, process: Process):
         process.record = self.children
@@ -632,11 +674,15 @@ class LocalStack:
 
     def processes(self) -> list[Process]:
         """Every child process of the stack (the nine of a three-region stack)."""
-        return [
-            p
-            for p in (self.s3_server, self.primary, *self.replicas.values(), self.sync_host)
-            if p is not None
-        ] + list(self.hosts.values())
+        return (
+            [
+                p
+                for p in (self.s3_server, self.primary, *self.replicas.values(), self.sync_host)
+                if p is not None
+            ]
+            + (self.dynamodb.processes() if self.dynamodb else [])
+            + list(self.hosts.values())
+        )
 
     def unexpected_exits(self) -> list[Process]:
         """Children that died since the last call without being stopped (each reported once)."""
@@ -736,22 +782,53 @@ class LocalStack:
     def restart_region(self, region: str) -> None:
         self._start_region(region)
 
+    @property
+    def store_source(self) -> str:
+        """What a region's health reports as its source while its store answers."""
+        return "dynamodb" if self.dynamodb else "redis"
+
     def kill_replica(self, region: str) -> None:
-        self.replicas[region].kill()
+        """The region's replica of the store dies (DynamoDB: it becomes unreachable)."""
+        if self.dynamodb:
+            self.dynamodb.down(region)
+        else:
+            self.replicas[region].kill()
 
     def restart_replica(self, region: str) -> None:
-        self.replicas[region].start()
+        if self.dynamodb:
+            self.dynamodb.up(region)
+        else:
+            self.replicas[region].start()
 
     def kill_primary(self) -> None:
-        self.primary.kill()
+        """The writer dies (DynamoDB: the primary region's table becomes unreachable)."""
+        if self.dynamodb:
+            self.dynamodb.down(self.primary_region)
+        else:
+            self.primary.kill()
 
     def promote(self, region: str) -> None:
-        """What FailoverGlobalReplicationGroup does, then re-pointing the program.
+        """Move the writer to `region`, then re-point the program (`primaryRegion`).
 
-        The region's replica becomes the writer, every other replica follows it
-        over links delayed from the new primary region, and the sync function
-        and publishing move there (as `primaryRegion` config would in AWS).
+        Redis: what FailoverGlobalReplicationGroup does; the region's replica
+        becomes the writer and every other replica follows it over links delayed
+        from the new primary region. DynamoDB: the region's replica takes the
+        writes and replicates them outward. Either way the sync function and
+        publishing move there.
         """
+        if self.dynamodb:
+            self.dynamodb.promote(region)
+            self.primary_region = region
+        else:
+            self._promote_redis(region)
+        self.sync_host.stop()
+        self._start_sync()
+        self.endpoints.primary_region = region
+        self.endpoints.sync_url = self.sync_host.url
+        self.notifications.ignore_existing()  # replicated copies are not new uploads
+        self.endpoints.save(self.state_dir)
+
+    def _promote_redis(self, region: str) -> None:
         new_primary = self.replicas[region]
         new_primary.client().replicaof("NO", "ONE")
         self.primary_region = region
@@ -766,12 +843,6 @@ class LocalStack:
             replica.replica_of, replica.replication_port = new_primary, proxy.port
             replica.client().replicaof(LOOPBACK, proxy.port)
         self.primary = new_primary
-        self.sync_host.stop()
-        self._start_sync()
-        self.endpoints.primary_region = region
-        self.endpoints.sync_url = self.sync_host.url
-        self.notifications.ignore_existing()  # replicated copies are not new uploads
-        self.endpoints.save(self.state_dir)
 
 
 def check_port_free(port: int) -> None:

@@ -3,7 +3,9 @@
 Every drill runs once per deployment variant (`VARIANTS`): the module-scoped
 `variant` fixture parametrizes `stack` and every fixture that starts its own
 stack, so a module starts one stack per variant. A variant marked `smoke` runs
-only the tests marked `@pytest.mark.smoke`. For `make test`'s parallel workers,
+only the tests marked `@pytest.mark.smoke`; a variant's link store runs only the
+tests whose `@pytest.mark.stores(...)` (on the test or its module) names it,
+elasticache alone when unmarked. For `make test`'s parallel workers,
 the tests sharing a module's stack are kept on one worker (one xdist group per
 module and variant).
 """
@@ -38,24 +40,32 @@ MONITOR_INTERVAL = 0.25
 class Variant:
     """One way a stack can be deployed, as the drills run it.
 
-    `router`: the `trafficRouter` (cloudflare | route53). `smoke`: run only the
-    tests marked smoke (a combination that the full variants already cover part by part).
+    `router`: the `trafficRouter` (cloudflare | route53). `store`: the `linkStore`
+    (elasticache | dynamodb). `smoke`: run only the tests marked smoke (a combination
+    that the full variants already cover part by part).
     """
 
     router: str = "cloudflare"
+    store: str = "elasticache"
     smoke: bool = False
 
     @property
     def id(self) -> str:
-        return self.router
+        return self.router if self.store == "elasticache" else f"{self.router}-{self.store}"
 
     def stack_options(self) -> dict:
         """LocalStack's arguments for this variant."""
-        return {"router": self.router}
+        return {"router": self.router, "store": self.store}
 
 
-#: The variants every drill runs against.
-VARIANTS = (Variant(router="cloudflare"), Variant(router="route53"))
+#: The variants every drill runs against: each router and each store in full, their last
+#: combination as a smoke test.
+VARIANTS = (
+    Variant(router="cloudflare"),
+    Variant(router="route53"),
+    Variant(router="cloudflare", store="dynamodb"),
+    Variant(router="route53", store="dynamodb", smoke=True),
+)
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: variant.id)
@@ -64,13 +74,17 @@ def variant(request) -> Variant:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Smoke variants run the smoke tests only; a module's stack stays on one xdist worker."""
+    """Smoke variants run the smoke tests only, a store's variants the tests of that store;
+    a module's stack stays on one xdist worker."""
     deselected = []
     for item in items:
         variant = getattr(item, "callspec", None) and item.callspec.params.get("variant")
         if variant is None:
             continue
-        if variant.smoke and item.get_closest_marker("smoke") is None:
+        stores = item.get_closest_marker("stores")
+        runs_on = stores.args if stores else ("elasticache",)
+        smoke_only = variant.smoke and item.get_closest_marker("smoke") is None
+        if variant.store not in runs_on or smoke_only:
             deselected.append(item)
         elif "stack" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}-{variant.id}"))

@@ -1,9 +1,11 @@
 """Drills on the local stack: regions, replicas and the primary die; publishes get killed.
 
 Each runs for every variant (conftest.VARIANTS): behind Cloudflare's load balancer and behind
-Route 53 + one CloudFront with the Lambda@Edge router. Expectations differ only where the
-routers do: how soon a dead region is taken out, what the health checks can read, and one
-distribution's cache against one per region."""
+Route 53 + one CloudFront with the Lambda@Edge router, on Redis and on DynamoDB. Expectations
+differ only where the routers do (how soon a dead region is taken out, what the health
+checks can read, one distribution's cache against one per region) and where the stores do
+(a killed publish is caught in the act differently; DynamoDB's items replicate one by one,
+so a region can be left behind on a whole older version)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import time
 import pytest
 import redis
 
+from functions.links.dynamo_items import KEY, WRITTEN
+from functions.links.dynamo_items import META_KEY as TABLE_META_KEY
 from functions.links.index import build_index
-from functions.links.model import META_KEY, Link, encode_value
+from functions.links.model import GONE_RETENTION_SECONDS, META_KEY, Link, encode_value
 from functions.links.source import load_links
 from local.control import status_report
 from local.edge import CACHE_HEADER, SERVED_BY_HEADER
@@ -34,6 +38,8 @@ from .conftest import (
     wait_until_back,
     wait_until_out,
 )
+
+pytestmark = pytest.mark.stores("elasticache", "dynamodb")
 
 
 @pytest.mark.smoke
@@ -149,9 +155,9 @@ def test_a_dead_replica_leaves_its_region_serving_from_s3_degraded(stack):
     wait_until(
         lambda: stack.region_health("ap-southeast-1")["status"] == "ok",
         10,
-        "the region to return to Redis",
+        "the region to return to its store",
     )
-    assert stack.region_health("ap-southeast-1")["source"] == "redis"
+    assert stack.region_health("ap-southeast-1")["source"] == stack.store_source
     assert_every_link_resolves(stack)
 
 
@@ -169,6 +175,7 @@ def test_published_edits_reach_every_region(stack):
     assert Client(stack, "us-west-2").get("/drill/new-link").status_code == 404
 
 
+@pytest.mark.stores("elasticache")  # the routers' caches: the same whatever the store
 def test_the_edge_caches_redirects_like_cloudfront(tmp_path_factory, variant):
     cached = start_stack(tmp_path_factory, "cached", variant, cache_seconds=None)
     try:
@@ -200,25 +207,48 @@ def own_stack(tmp_path_factory, variant):
 def test_the_primary_dies_reads_continue_publishing_fails_loudly_promotion_restores_writes(
     own_stack,
 ):
+    """Redis: the Global Datastore's primary dies. DynamoDB: the primary region's table
+    becomes unreachable (that region serves from S3 meanwhile, and gets the new version
+    once it is back)."""
     stack = own_stack
     links = load_links([REPO / "links"])
+    old = build_index(links)
     stack.kill_primary()
-    assert_every_link_resolves(stack)  # every region still serves reads from its replica
+    assert_every_link_resolves(stack)  # every region still serves reads
 
     changed = build_index([*links, Link("after/failover", "https://example.com/failover")])
     with pytest.raises(PublishFailed):
         stack.publish(changed)
-    assert set(stack.served_versions().values()) == {build_index(links).version}
+    assert set(stack.served_versions().values()) == {old.version}
 
-    stack.promote("us-west-2")  # the runbook: promote a secondary, re-point the program
-    stack.publish(changed)
+    stack.promote("us-west-2")  # the runbook: move the writer, re-point the program
+    reachable = stack.topology.regions
+    if stack.store == "elasticache":
+        stack.publish(changed)
+    else:
+        # The old writer's region cannot be read back: the others flip, it is named and
+        # stays on its whole old version (serving from S3 meanwhile).
+        with pytest.raises(PublishFailed, match="not yet served in eu-west-1"):
+            stack.publish(changed)
+        reachable = ("us-west-2", "ap-southeast-1")
+        wait_until(
+            lambda: all(stack.region_health(r)["version"] == changed.version for r in reachable),
+            15,
+            "the reachable regions to serve the new version",
+        )
+        assert stack.region_health("eu-west-1")["status"] == "degraded"
+        stack.restart_replica("eu-west-1")  # back: what it missed arrives, the retry flips it
+        again = stack.publish(changed).sync_result["results"][0]
+        assert (again["status"], again["pending_regions"]) == ("unchanged", [])
     stack.wait_until_served(changed.version, timeout=15)
     for region in stack.topology.regions:
         response = Client(stack, region).get("/after/failover")
         assert response.status_code == 302, region
+    assert {stack.region_health(r)["source"] for r in reachable} == {stack.store_source}
     assert_every_link_resolves(stack)
 
 
+@pytest.mark.stores("elasticache")
 def test_a_publish_killed_mid_way_never_shows_a_mix_and_the_next_one_converges(own_stack):
     stack = own_stack
     assert_every_link_resolves(stack)
@@ -274,3 +304,163 @@ def test_a_publish_killed_mid_way_never_shows_a_mix_and_the_next_one_converges(o
 def _publish_expecting_failure(stack, index) -> None:
     with pytest.raises(PublishFailed):
         stack.publish(index)
+
+
+def test_expired_links_answer_410_then_404_in_every_region(stack):
+    """Like Redis's TTL on the DynamoDB store too: gone for 30 days, then unknown."""
+    links = load_links([REPO / "links"])
+    now = int(time.time())
+    expiring = [
+        Link("drill/gone", "https://example.com/gone", expires=now - 3600),
+        Link("drill/ending", "https://example.com/end", expires=now - GONE_RETENTION_SECONDS + 60),
+        Link("drill/forgotten", "https://example.com/x", expires=now - GONE_RETENTION_SECONDS - 1),
+        Link("drill/soon", "https://example.com/soon", expires=now + 3600),
+    ]
+    stack.publish(build_index([*links, *expiring]))
+    stack.wait_until_served(stack.version, timeout=10)
+    try:
+        for region in stack.topology.regions:
+            client = Client(stack, region)
+            answers = {link.slug: client.get(f"/{link.slug}").status_code for link in expiring}
+            assert answers == {
+                "drill/gone": 410,
+                "drill/ending": 410,
+                "drill/forgotten": 404,
+                "drill/soon": 302,
+            }, region
+    finally:
+        stack.publish(build_index(links))
+        stack.wait_until_served(stack.version, timeout=10)
+
+
+class VersionWatchers:
+    """In every region, a reader that goes through DynamoLinks as the redirect function does,
+    checking each sample it reads against the version its region's pointer names."""
+
+    def __init__(self, stack, sample: list[str], expected: dict[str, dict[str, str | None]]):
+        self.stack, self.sample, self.expected = stack, sample, expected
+        self.mixes: list[tuple] = []
+        self.seen: dict[str, list[str]] = {region: [] for region in stack.topology.regions}
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._watch, args=(region,)) for region in self.seen
+        ]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _watch(self, region: str) -> None:
+        reader = self.stack.dynamodb.reader(region, refresh_s=0.01)
+        while not self._stop.is_set():
+            links, served = reader.lookup_many(self.sample)
+            got = [link and link.url for link in links]
+            expected = self.expected.get(served.version, {})
+            if got != [expected.get(slug) for slug in self.sample]:
+                self.mixes.append((region, served.version, got))
+            if not self.seen[region] or self.seen[region][-1] != served.version:
+                self.seen[region].append(served.version)
+            time.sleep(0.01)  # leave the local DynamoDBs to the publish being drilled
+
+
+def bulk(count: int, revision: int = 1) -> list[Link]:
+    return [Link(f"bulk/{i}", f"https://example.com/bulk/{i}/r{revision}") for i in range(count)]
+
+
+def urls(index) -> dict[str, str]:
+    return {link.slug: link.url for link in index.links}
+
+
+@pytest.mark.stores("dynamodb")
+def test_a_publish_killed_mid_way_on_dynamodb_never_shows_a_mix_and_the_next_converges(stack):
+    links = load_links([REPO / "links"])
+    old = build_index([*links, *bulk(2000)])
+    stack.publish(old)
+    stack.wait_until_served(old.version)
+    new = build_index([*links, *bulk(2000, revision=2)])
+    sample = [f"bulk/{i}" for i in range(0, 2000, 67)]
+    primary = stack.dynamodb.client(stack.primary_region)
+
+    def item(key: str) -> dict:
+        return primary.get_item(
+            TableName=stack.dynamodb.table, Key={KEY: {"S": key}}, ConsistentRead=True
+        )["Item"]
+
+    generation = int(item(TABLE_META_KEY)["g"]["N"]) + 1  # the one the new publish writes
+
+    def written(slug: str) -> bool:
+        return int(item(slug)[WRITTEN]["N"]) == generation
+
+    try:
+        with VersionWatchers(stack, sample, {v.version: urls(v) for v in (old, new)}) as watchers:
+            publishing = threading.Thread(target=lambda: _publish_expecting_failure(stack, new))
+            publishing.start()
+            wait_until(lambda: written("bulk/0"), 60, "the sync to write", interval=0.001)
+            stack.sync_host.proc.send_signal(signal.SIGKILL)
+            publishing.join(30)
+            # Killed half-way: the items are written in slug order, the last one is not.
+            assert not written(max(slug for slug in urls(new) if slug.startswith("bulk/")))
+            time.sleep(0.3)
+            assert set(stack.served_versions().values()) == {old.version}
+
+            stack.sync_host.start()
+            lease_until = float(item(TABLE_META_KEY)["lease_until"]["N"])
+            time.sleep(max(0.0, lease_until - time.time()))  # the killed run's lease runs out
+            stack.publish(new)
+            stack.wait_until_served(new.version, timeout=30)
+            time.sleep(0.2)
+        assert watchers.mixes == []
+        assert all(seen == [old.version, new.version] for seen in watchers.seen.values())
+        assert_every_link_resolves(stack)
+    finally:
+        if not stack.sync_host.running:
+            stack.sync_host.start()
+        stack.publish(build_index(links))
+        stack.wait_until_served(stack.version, timeout=30)
+
+
+@pytest.mark.stores("dynamodb")
+def test_items_delayed_and_reordered_to_a_region_never_show_a_mix_and_converge(stack):
+    """Replication to us-west-2 is held while a publish runs, then released: the region keeps
+    the whole old version, gets the items in any order, and the retried publish flips it."""
+    links = load_links([REPO / "links"])
+    old = build_index([*links, *bulk(400)])
+    stack.publish(old)
+    stack.wait_until_served(old.version)
+    new = build_index([*links, *bulk(300, revision=2), *bulk(500)[400:]])  # changed, added
+    sample = [f"bulk/{i}" for i in range(0, 500, 17)]
+    replication = stack.dynamodb.replication
+    reordered = replication.reordered
+    expected = {v.version: urls(v) for v in (old, new)}
+    try:
+        with VersionWatchers(stack, sample, expected) as watchers:
+            replication.hold("us-west-2")
+            publishing = threading.Thread(target=stack.publish, args=(new,))
+            publishing.start()
+            wait_until(
+                lambda: all(
+                    stack.region_health(r)["version"] == new.version
+                    for r in ("eu-west-1", "ap-southeast-1")
+                ),
+                10,
+                "the other regions to flip",
+            )
+            time.sleep(0.5)  # us-west-2 stays on its whole old version meanwhile
+            assert stack.region_health("us-west-2")["version"] == old.version
+            replication.release("us-west-2")  # what it missed arrives, in any order
+            publishing.join(30)
+            stack.wait_until_served(new.version, timeout=10)
+        assert stack.version == new.version  # the publish returned: us-west-2 was flipped
+        assert watchers.mixes == []
+        assert watchers.seen["us-west-2"] == [old.version, new.version]
+        assert replication.reordered > reordered  # items did arrive out of order
+    finally:
+        replication.release("us-west-2")
+        stack.publish(build_index(links))
+        stack.wait_until_served(stack.version, timeout=10)

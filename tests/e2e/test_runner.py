@@ -154,3 +154,46 @@ def test_a_start_stops_what_an_earlier_run_left_by_its_record(tmp_path):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_the_dynamodb_store_runs_publishes_and_reports_each_replica(tmp_path):
+    """`python -m local --store dynamodb`: a table replica per region in the status, `region
+    down|up`, `python -m local publish` (make publish), and a kill -9 leaves nothing."""
+    runner = Runner(tmp_path / "stack", "--store", "dynamodb")
+    try:
+        runner.wait_for("Ctrl-C stops everything.")
+        assert "a DynamoDB table replica per region" in runner.output()
+        healthy = runner.command("status")
+        assert healthy.returncode == 0, healthy.stderr
+        for region in ("eu-west-1", "us-west-2", "ap-southeast-1"):
+            row = next(line for line in healthy.stdout.splitlines() if line.startswith(region))
+            assert " ok " in row and "in sync" in row, row
+
+        published = runner.command("publish")
+        assert published.returncode == 0, published.stdout + published.stderr
+        assert "NOT SERVING" not in published.stdout
+
+        assert runner.command("region", "down", "us-west-2").returncode == 0
+        row = next(
+            line for line in runner.command("status").stdout.splitlines() if "us-west-2" in line
+        )
+        assert "out of rotation" in row
+        assert runner.command("region", "up", "us-west-2").returncode == 0
+        assert runner.command("status").returncode == 0
+
+        children = runner.children()
+        assert {f"dynamodb-{r}" for r in ("eu-west-1", "us-west-2", "ap-southeast-1")} <= set(
+            children
+        )
+        assert not any(name.startswith("redis") for name in children)
+        runner.proc.kill()
+        runner.proc.wait()
+        wait_until(
+            lambda: all(start_time(pid) is None for pid in children.values()),
+            5,
+            "every child of the killed runner to die",
+        )
+    finally:
+        if runner.proc.poll() is None:
+            runner.proc.terminate()
+            runner.proc.wait(30)

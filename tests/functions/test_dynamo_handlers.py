@@ -23,6 +23,7 @@ from functions.links.index import build_index
 from functions.links.model import Link
 from functions.links.s3 import S3Location, put_index
 from functions.region import ConfigError, Settings
+from functions.sync import RegionsPending
 from local.delay_proxy import DelayProxy
 from local.servers import free_port
 from tests.conftest import REPO
@@ -377,9 +378,14 @@ def test_a_region_not_flipped_in_time_is_named_and_the_retry_flips_it(
     table.replication.hold("ap-southeast-1")
     monkeypatch.setenv("LINK_SYNC_FLIP_TIMEOUT_S", "1")
     event, second = publish(bucket, [Link("docs", "https://docs.example.com/v2")], "02")
-    result = sync.handler(event, None)["results"][0]
-    assert (result["status"], result["pending_regions"]) == ("applied", ["ap-southeast-1"])
-    assert last_log(capsys)["level"] == "warning"
+    with pytest.raises(RegionsPending, match="not yet served in ap-southeast-1"):
+        sync.handler(event, None)  # Lambda retries the event
+    log = last_log(capsys)
+    assert (log["level"], log["status"], log["pending_regions"]) == (
+        "warning",
+        "applied",
+        ["ap-southeast-1"],
+    )
     assert served_everywhere(table) == {
         "eu-west-1": second.version,
         "us-west-2": second.version,
@@ -392,15 +398,15 @@ def test_a_region_not_flipped_in_time_is_named_and_the_retry_flips_it(
 
 
 def test_an_unreachable_region_is_reported_and_the_others_flip(primary_sync, monkeypatch):
+    """Its replica cannot be read back: the other regions flip regardless."""
     table, bucket = primary_sync
     closed = f"http://127.0.0.1:{free_port()}"
     endpoints = {r: table.servers[r].endpoint for r in REGIONS} | {"us-west-2": closed}
     monkeypatch.setenv("LINK_TABLE_ENDPOINTS", ",".join(f"{r}={e}" for r, e in endpoints.items()))
     monkeypatch.setenv("LINK_SYNC_FLIP_TIMEOUT_S", "1")
     event, index = publish(bucket, links_as_of(int(time.time())), "01")
-    result = sync.handler(event, None)["results"][0]
-    assert result["pending_regions"] == ["us-west-2"]
-    assert "Could not connect" in result["unreachable"]["us-west-2"]
+    with pytest.raises(RegionsPending, match=r"not yet served in us-west-2.*Could not connect"):
+        sync.handler(event, None)
     table.replication.wait_idle()
     assert table.reader("ap-southeast-1").served().version == index.version
 

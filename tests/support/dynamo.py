@@ -8,10 +8,9 @@ from functions.dynamo_store import DynamoLinks
 from functions.lean_dynamo import LeanDynamo
 from functions.links.dynamo_sync import LinkTable, Replica
 from local.dynamo_replication import TableReplication, create_link_table
+from local.dynamo_stack import LOCAL_CREDENTIALS
 from local.servers import MotoServer, local_dynamodb_client
 from local.topology import Topology
-
-LOCAL_CREDENTIALS = ("local", "local", None)
 
 
 class GlobalTable:
