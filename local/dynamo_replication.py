@@ -64,7 +64,8 @@ class TableReplication:
     targets: region -> (boto3 DynamoDB client of that region, one-way delay in
     seconds). jitter_s: extra random delay per change (0: delivered in order).
     redeliver_share: fraction of deliveries lost once and delivered again
-    redeliver_after_s later. seed makes a run repeatable.
+    redeliver_after_s later. seed makes a run repeatable. poll_s: the pause after a read
+    of the stream that found nothing (after one that found changes, the next follows at once).
     """
 
     def __init__(
@@ -165,16 +166,19 @@ class TableReplication:
                 return
             if polls % SHARD_CHECK_POLLS == 0:  # new shards are rare; records are not
                 self._add_shards(iterators)
+            found = False
             for shard_id, iterator in list(iterators.items()):
                 if iterator is None:
                     continue
                 answer = self._streams.get_records(ShardIterator=iterator)
                 iterators[shard_id] = answer.get("NextShardIterator")
                 self._schedule(answer["Records"])
+                found = found or bool(answer["Records"])
             with self._changed:
                 self._polls += 1
                 self._changed.notify_all()
-            self._stopping.wait(self.poll_s)
+            if not found:
+                self._stopping.wait(self.poll_s)
 
     def _add_shards(self, iterators: dict[str, str | None]) -> None:
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]

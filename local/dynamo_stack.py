@@ -29,8 +29,9 @@ STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 #: Changes to one region arrive up to this share of its one-way delay late, so they overtake
 #: one another.
 JITTER_SHARE = 0.5
-#: How often the writer's stream is read: idle, each read costs the local DynamoDB a request.
-STREAM_POLL_S = 0.025
+#: How often an idle writer's stream is read (each read costs a request of the local
+#: DynamoDB and CPU of this process); a change is picked up at most this late.
+STREAM_POLL_S = 0.05
 #: A local DynamoDB is far slower than DynamoDB: reading a few thousand items back takes
 #: seconds, whatever the simulated delays; the sync waits at least this long for a region.
 MIN_FLIP_TIMEOUT_S = 6.0

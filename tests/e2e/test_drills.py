@@ -448,14 +448,14 @@ def test_items_delayed_and_reordered_to_a_region_never_show_a_mix_and_converge(s
                     stack.region_health(r)["version"] == new.version
                     for r in ("eu-west-1", "ap-southeast-1")
                 ),
-                10,
+                30,
                 "the other regions to flip",
             )
             time.sleep(0.5)  # us-west-2 stays on its whole old version meanwhile
             assert stack.region_health("us-west-2")["version"] == old.version
             replication.release("us-west-2")  # what it missed arrives, in any order
-            publishing.join(30)
-            stack.wait_until_served(new.version, timeout=10)
+            publishing.join(60)
+            stack.wait_until_served(new.version, timeout=30)
         assert stack.version == new.version  # the publish returned: us-west-2 was flipped
         assert watchers.mixes == []
         assert watchers.seen["us-west-2"] == [old.version, new.version]
