@@ -582,8 +582,9 @@ def link_table_arn(account_id: str, stack: str, region: str) -> str:
     return f"arn:aws:dynamodb:{region}:{account_id}:table/{link_table_name(stack)}"
 
 
-#: Everything the functions do with the link table's items: GetItem (redirect, health),
-#: and the sync's lease, scan, batch writes and per-region read-backs.
+#: Everything the functions do with the link table's items: GetItem and, for a templated
+#: link, BatchGetItem (redirect, health), and the sync's lease, scan, batch writes and
+#: per-region read-backs.
 LINK_TABLE_ITEM_ACTIONS = [
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
