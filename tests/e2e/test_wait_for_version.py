@@ -24,10 +24,21 @@ from functions.links.source import load_links
 from local.stack import FunctionHost
 from scripts.wait_for_version import main, report, wait
 
-from .conftest import REPO
+from .conftest import REPO, VARIANTS
 
 REGIONS = ("eu-west-1", "us-west-2", "ap-southeast-1")
 ORIGIN_VERIFY = "wait-test-origin"
+
+
+@pytest.fixture(
+    scope="module",
+    params=[variant for variant in VARIANTS if variant.router == "cloudflare"],
+    ids=lambda variant: variant.id,
+)
+def variant(request):
+    """The waiting asks each region's /healthz itself: the traffic router plays no part."""
+    return request.param
+
 
 # -- bare parts: Redis primary, a replica per region, the real health function ----------
 
