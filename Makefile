@@ -28,15 +28,16 @@ workflow-lint: setup
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
-# Two test processes side by side, each target's output shown whole once it ends; either
-# failing fails `make test`. The infra tests have their own: Pulumi's mocks are
-# process-wide. The rest run on parallel workers (the e2e drills mostly wait on their
-# simulated network); the tests sharing one local stack stay on one worker (xdist groups,
-# tests/e2e/conftest.py).
+# The infra tests run in their own process (Pulumi's mocks are process-wide), after the
+# rest: beside the drills, their CPU-bound deployments starve the local stack's scaled
+# health probes on a 2-core machine. The rest run on parallel workers (the e2e drills mostly
+# wait on their simulated network); the tests sharing one local stack stay on one worker
+# (xdist groups, tests/e2e/conftest.py). `--keep-going`: a failure in either fails
+# `make test`, and both report.
 TEST_WORKERS ?= 3
 
 test: lint workflow-lint
-	@$(MAKE) --no-print-directory --keep-going -j2 --output-sync=target test-suite test-infra
+	@$(MAKE) --no-print-directory --keep-going test-suite test-infra
 
 test-suite: setup
 	$(PY) -m pytest tests --ignore=tests/infra -n $(TEST_WORKERS) --dist loadgroup
