@@ -203,17 +203,19 @@ def move_writer(args, outputs: dict, stack_file: Path) -> int:
     if shutil.which("aws") is None:
         print("error: the AWS CLI is not installed", file=sys.stderr)
         return 1
-    deadline = time.monotonic() + args.timeout
     try:
-        while (status := table_status(table, target)) != TABLE_READY:
-            print(f"  waiting: {table} is {status} in {target}", flush=True)
-            if time.monotonic() > deadline:
-                print(
-                    f"error: {table} is not {TABLE_READY} in {target} after {args.timeout:.0f} s",
-                    file=sys.stderr,
-                )
-                return 1
-            time.sleep(args.interval)
+        ready = poll(
+            lambda: table_status(table, target),
+            lambda status: status == TABLE_READY,
+            lambda status: f"{table} is {status} in {target}",
+            args,
+        )
+        if not ready:
+            print(
+                f"error: {table} is not {TABLE_READY} in {target} after {args.timeout:.0f} s",
+                file=sys.stderr,
+            )
+            return 1
     except (subprocess.CalledProcessError, ValueError, KeyError) as exc:
         detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else exc
         print(
@@ -225,6 +227,18 @@ def move_writer(args, outputs: dict, stack_file: Path) -> int:
     changed = set_primary_region(stack_file, target)
     print(f"  {table} is {TABLE_READY} in {target}; {stack_file.name} now says {changed}")
     return 0
+
+
+def poll(read, ready, describe, args) -> bool:
+    """Call `read` every `args.interval` s until `ready` holds for its answer, printing what
+    each other answer says; False once `args.timeout` s have passed."""
+    deadline = time.monotonic() + args.timeout
+    while not ready(answer := read()):
+        print(f"  waiting: {describe(answer)}", flush=True)
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(args.interval)
+    return True
 
 
 def promote(args, outputs: dict, stack_file: Path) -> int:
@@ -253,16 +267,18 @@ def promote(args, outputs: dict, stack_file: Path) -> int:
         else:
             for command in commands:
                 subprocess.run(command, check=True)
-        deadline = time.monotonic() + args.timeout
-        while (roles := member_roles(datastore, args.to_region)).get(args.to_region) != PROMOTED:
-            print(f"  waiting: {roles}", flush=True)
-            if time.monotonic() > deadline:
-                print(
-                    f"error: {args.to_region} is not primary after {args.timeout:.0f} s",
-                    file=sys.stderr,
-                )
-                return 1
-            time.sleep(args.interval)
+        promoted = poll(
+            lambda: member_roles(datastore, args.to_region),
+            lambda roles: roles.get(args.to_region) == PROMOTED,
+            str,
+            args,
+        )
+        if not promoted:
+            print(
+                f"error: {args.to_region} is not primary after {args.timeout:.0f} s",
+                file=sys.stderr,
+            )
+            return 1
     except subprocess.CalledProcessError as exc:
         print(
             f"error: {' '.join(exc.cmd[:3])} failed ({exc.returncode}): {exc.stderr or ''}",
